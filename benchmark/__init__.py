@@ -1,0 +1,1 @@
+"""asd-benchmark: reproducible benchmark of unsupervised anomalous sound detection."""

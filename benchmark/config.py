@@ -1,0 +1,166 @@
+"""Typed access to ``params.yaml``, the single home of every default.
+
+Each pipeline stage reads one section of ``params.yaml`` into a dataclass it
+defines next to its code. Dataclasses here carry *no* defaults: a value that is
+missing, unknown or of the wrong type is a :class:`ConfigError` naming the key
+path (``data.synthetic.ids_per_type``) and the type that was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+import yaml
+
+T = TypeVar("T")
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    """A bad, missing or unknown key in ``params.yaml``."""
+
+
+def read_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
+    """Read the whole params file as a plain mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"params file not found: {path}")
+    with path.open() as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def load_section(section: str, cls: type[T], path: str | Path = PARAMS_FILE) -> T:
+    """Load ``section`` (dotted, e.g. ``models.proposed``) of the params file into ``cls``."""
+    node: Any = read_params(path)
+    walked: list[str] = []
+    for key in section.split("."):
+        walked.append(key)
+        if not isinstance(node, dict) or key not in node:
+            raise ConfigError(f"{path}: missing section '{'.'.join(walked)}'")
+        node = node[key]
+    return from_dict(cls, node, section)
+
+
+def from_dict(cls: type[T], data: Any, where: str = "params") -> T:
+    """Build dataclass ``cls`` from ``data``, checking keys and types recursively."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    if not isinstance(data, dict):
+        raise ConfigError(f"'{where}' must be a mapping, got {_describe(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown key '{where}.{unknown[0]}' (valid keys: {', '.join(sorted(fields))})"
+        )
+    values = {}
+    for name, field in fields.items():
+        key = f"{where}.{name}"
+        if name not in data:
+            if field.default is not dataclasses.MISSING:
+                continue
+            if field.default_factory is not dataclasses.MISSING:
+                continue
+            raise ConfigError(f"missing key '{key}' (expected {_type_name(hints[name])})")
+        values[name] = _coerce(hints[name], data[name], key)
+    instance = cls(**values)
+    validate = getattr(instance, "validate", None)
+    if callable(validate):
+        validate()
+    return instance
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = get_origin(tp)
+    args = get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, key)
+            except ConfigError as error:
+                errors.append(error)
+        raise ConfigError(f"'{key}' must be {_type_name(tp)}, got {_describe(value)}")
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(repr(a) for a in args)
+            raise ConfigError(f"'{key}' must be one of {choices}, got {value!r}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"'{key}' must be {_type_name(tp)}, got {_describe(value)}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"'{key}' must have {len(args)} items, got {len(value)}")
+            pairs = enumerate(zip(args, value, strict=True))
+            return tuple(_coerce(a, v, f"{key}[{i}]") for i, (a, v) in pairs)
+        item = args[0] if args else Any
+        items = [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"'{key}' must be {_type_name(tp)}, got {_describe(value)}")
+        vt = args[1] if args else Any
+        return {str(k): _coerce(vt, v, f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, key)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"'{key}' must be float, got {_describe(value)}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"'{key}' must be int, got {_describe(value)}")
+        return value
+    if tp in (str, bool):
+        if not isinstance(value, tp):
+            raise ConfigError(f"'{key}' must be {tp.__name__}, got {_describe(value)}")
+        return value
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(f"'{key}' must be null, got {_describe(value)}")
+        return None
+    raise TypeError(f"unsupported config type {tp!r} for '{key}'")
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin is not None:
+        inner = ", ".join(_type_name(a) for a in get_args(tp))
+        return f"{origin.__name__}[{inner}]"
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested mappings to dotted keys (for MLflow params)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

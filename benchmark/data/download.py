@@ -1,0 +1,451 @@
+"""Downloading the DCASE 2020 Task 2 data from Zenodo (``data.source: dcase2020``).
+
+Archives (Koizumi et al. 2020; MD5s as published with the records):
+
+- development set, record 3678171: ``dev_data_<type>.zip`` (``<type>/train``, ``<type>/test``);
+- additional training set, record 3727685: ``eval_data_train_<type>.zip`` (``<type>/train``);
+- evaluation test set, record 3841772: ``eval_data_test_<type>.zip`` (``<type>/test`` with
+  unlabelled names ``id_XX_NNNNNNNN.wav``), labelled from the ground truth ``eval_data_list.csv``
+  (Zenodo record 3951620; see the DCASE 2020 Task 2 evaluator, y-kawagu/dcase2020_task2_evaluator).
+
+Layout of ``data.root`` (one folder per archive, each renamed into place when complete, so a
+present folder is a complete one)::
+
+    dev/<type>/{train,test}/{normal,anomaly}_id_XX_NNNNNNNN.wav
+    additional/<type>/train/normal_id_XX_NNNNNNNN.wav
+    eval/<type>/test/{normal,anomaly}_id_XX_NNNNNNNN.wav   (label prefixed from the ground truth)
+    index.csv                                              (split "eval" for eval/ clips)
+
+Downloads resume (HTTP Range on a ``.part`` file), retry with exponential back-off, are checked
+against their MD5 and only then renamed into place.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import requests
+from tqdm import tqdm
+
+from benchmark.data.archive import GB, ArchiveError, DiskSpaceError, check_free_space, safe_extract
+from benchmark.data.index import index_from_paths, scan_clips, write_index
+from benchmark.data.layout import ADDITIONAL_IDS, LayoutError
+from benchmark.data.local import check_replaceable, read_marker, write_marker
+from benchmark.data.params import DataParams, Dcase2020Params
+
+log = logging.getLogger(__name__)
+
+ZENODO_RECORDS: dict[str, str] = {"dev": "3678171", "additional": "3727685", "eval": "3841772"}
+"""Zenodo record of each archive group."""
+
+ARCHIVE_PREFIXES: dict[str, str] = {
+    "dev": "dev_data",
+    "additional": "eval_data_train",
+    "eval": "eval_data_test",
+}
+"""Archive name ``<prefix>_<type>.zip`` of each group."""
+
+ARCHIVE_MD5: dict[str, str] = {
+    "dev_data_fan.zip": "649bdfc06263ae7a838963f43b6641e6",
+    "dev_data_pump.zip": "90e7091ef722b7238a7f1009365779cd",
+    "dev_data_slider.zip": "da24a757719f0d94d5aa2d646bbfdc86",
+    "dev_data_valve.zip": "34d2672f55bb041589ef79c10dc89934",
+    "dev_data_ToyCar.zip": "4dec75ca8d9f666aa9e4c1894a740501",
+    "dev_data_ToyConveyor.zip": "03b6aa1bfd09a39d53af0ba39f71fa91",
+    "eval_data_train_fan.zip": "567798854130c8019df8b664c095ed1e",
+    "eval_data_train_pump.zip": "4e33ae9c0db5cc88437675f5e317caee",
+    "eval_data_train_slider.zip": "f84f186f4295fc23754abcdd1b0580a7",
+    "eval_data_train_valve.zip": "057cdd560caffb8305449541afd28c6d",
+    "eval_data_train_ToyCar.zip": "a5d4ccd498af70b04dd74b644b820006",
+    "eval_data_train_ToyConveyor.zip": "0e808ac0b761e9fb13d5e0c65caff00d",
+    "eval_data_test_fan.zip": "1eb9356a768cadfd0f2e59a5c57e578b",
+    "eval_data_test_pump.zip": "23a8f8f924be218c69df67fe07360348",
+    "eval_data_test_slider.zip": "0193c769073840332ce3aad84b1ccaa2",
+    "eval_data_test_valve.zip": "f69c551d2088691050d20cccca9d631c",
+    "eval_data_test_ToyCar.zip": "bea2bdd612f616be8f2b8eb087b32c7c",
+    "eval_data_test_ToyConveyor.zip": "ccfcc9847c7d3404d7ee9d6d9e0b2ba2",
+}
+"""MD5 of every DCASE 2020 Task 2 archive on Zenodo."""
+
+_CHUNK = 1 << 20  # bytes read at a time when hashing
+_NET_CHUNK = 1 << 16  # bytes per network read: a dropped connection loses at most this much
+_JUNK = ("__MACOSX", ".")  # top-level archive entries that are not data
+_EXTRACT_FACTOR = 1.05  # WAV data barely compresses: extracted size ~ archive size
+
+
+class DownloadError(RuntimeError):
+    """A file that could not be downloaded intact (the message names it)."""
+
+
+class _Retry(Exception):
+    """A failed attempt worth retrying."""
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One archive to fetch: its group (dev/additional/eval), machine type, name, URL and MD5."""
+
+    group: str
+    machine_type: str
+    name: str
+    url: str
+    md5: str
+
+
+def dcase_archives(
+    params: DataParams,
+    *,
+    md5s: Mapping[str, str] = ARCHIVE_MD5,
+    records: Mapping[str, str] = ZENODO_RECORDS,
+) -> list[Archive]:
+    """The archives the params ask for, in (group, machine type) order."""
+    groups = ["dev"]
+    groups += ["additional"] if params.dcase2020.additional_train else []
+    groups += ["eval"] if params.dcase2020.eval_test else []
+    base = params.dcase2020.base_url.rstrip("/")
+    archives = []
+    for group in groups:
+        for machine_type in params.selected_types():
+            name = f"{ARCHIVE_PREFIXES[group]}_{machine_type}.zip"
+            if name not in md5s:
+                raise KeyError(f"no MD5 known for {name}")
+            url = f"{base}/{records[group]}/files/{name}?download=1"
+            archives.append(Archive(group, machine_type, name, url, md5s[name]))
+    return archives
+
+
+# --------------------------------------------------------------------------- downloading
+
+
+def md5_of(path: Path) -> str:
+    """Hex MD5 of a file."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def new_session() -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = "asd-benchmark (python-requests)"
+    return session
+
+
+def download(
+    url: str,
+    dest: str | Path,
+    *,
+    md5: str | None,
+    retries: int,
+    backoff_s: float,
+    timeout_s: float,
+    session: requests.Session | None = None,
+) -> Path:
+    """Download ``url`` to ``dest`` via ``dest.part``, resuming, retrying and checking the MD5.
+
+    An existing ``dest`` with the right MD5 is kept. Raises :class:`DownloadError` naming the
+    file once ``retries`` retries are spent (after an MD5 mismatch: with both hashes; the bad
+    file is deleted) and :class:`DiskSpaceError` at once when the disk is too small. After
+    network errors the ``.part`` file is kept so that the next run resumes it.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        if md5 is None or md5_of(dest) == md5:
+            return dest
+        log.warning("%s: MD5 mismatch, downloading it again", dest)
+        dest.unlink()
+    part = dest.with_name(dest.name + ".part")
+    session = session or new_session()
+    problem = ""
+    for attempt in range(retries + 1):
+        if attempt:
+            wait = backoff_s * 2 ** (attempt - 1)
+            log.warning("%s: %s; retry %d/%d in %.1f s", dest.name, problem, attempt, retries, wait)
+            time.sleep(wait)
+        try:
+            _fetch(session, url, part, timeout_s)
+        except (_Retry, requests.RequestException) as error:
+            problem = f"download failed ({error})"
+            continue
+        actual = md5_of(part) if md5 else None
+        if actual != md5:
+            part.unlink()
+            problem = f"MD5 mismatch: expected {md5}, got {actual}"
+            continue
+        os.replace(part, dest)
+        return dest
+    if part.exists():
+        problem += f"; partial file kept for a later resume: {part}"
+    raise DownloadError(f"{dest.name}: {problem} after {retries + 1} attempts ({url})")
+
+
+def _fetch(session: requests.Session, url: str, part: Path, timeout_s: float) -> None:
+    """One attempt: append to ``part`` from where it stops (or restart when the server says so)."""
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    with session.get(url, headers=headers, stream=True, timeout=timeout_s) as response:
+        if response.status_code == 416:  # nothing left at that offset: the part is bad
+            part.unlink()
+            raise _Retry("server refused the resume offset; restarting from zero")
+        if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+            raise DownloadError(f"{url}: HTTP {response.status_code} {response.reason}")
+        response.raise_for_status()
+        if offset and not _resumes_at(response, offset):
+            offset = 0  # the server sent the whole file: start again
+        length = _int_header(response, "Content-Length")
+        if length is not None:
+            check_free_space(part.parent, length, f"downloading {part.name[:-5]}")
+        total = offset + length if length is not None else None
+        received = 0
+        with (
+            part.open("ab" if offset else "wb") as out,
+            tqdm(
+                total=total, initial=offset, unit="B", unit_scale=True, desc=part.name[:-5]
+            ) as bar,
+        ):
+            for chunk in response.iter_content(_NET_CHUNK):
+                out.write(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+    if length is not None and received != length:
+        raise _Retry(f"connection closed after {received} of {length} bytes")
+
+
+def _resumes_at(response: requests.Response, offset: int) -> bool:
+    if response.status_code != 206:
+        return False
+    content_range = response.headers.get("Content-Range", "")  # bytes START-END/TOTAL
+    try:
+        start = int(content_range.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return False
+    return start == offset
+
+
+def _int_header(response: requests.Response, name: str) -> int | None:
+    try:
+        return int(response.headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def remote_size(session: requests.Session, url: str, timeout_s: float) -> int | None:
+    """Size of a remote file from a HEAD request, or None when the server does not say."""
+    try:
+        response = session.head(url, allow_redirects=True, timeout=timeout_s)
+        response.raise_for_status()
+    except requests.RequestException as error:
+        log.warning("could not get the size of %s (%s)", url, error)
+        return None
+    return _int_header(response, "Content-Length")
+
+
+# --------------------------------------------------------------------------- ground truth
+
+
+def read_ground_truth(path: Path, machine_type: str | None = None) -> dict[tuple[str, str], str]:
+    """Labels of the evaluation clips: ``{(machine_type, "id_XX_NNNNNNNN.wav"): label}``.
+
+    Reads ``eval_data_list.csv`` (a line with one cell names the machine type of the rows that
+    follow; a row is ``file name, ..., 0|1``) or, with ``machine_type``, a per-ID file of
+    ``file name, 0|1`` rows.
+    """
+    labels: dict[tuple[str, str], str] = {}
+    current = machine_type
+    with path.open(newline="") as handle:
+        for line, row in enumerate(csv.reader(handle), start=1):
+            cells = [c.strip() for c in row if c.strip()]
+            if not cells:
+                continue
+            if len(cells) == 1:
+                current = cells[0]
+                continue
+            flag = cells[-1]
+            if flag not in ("0", "1"):
+                if line == 1:
+                    continue  # a header row
+                raise ValueError(f"{path}:{line}: label must be 0 or 1, got {flag!r}")
+            if current is None:
+                raise ValueError(f"{path}:{line}: no machine type line before this row")
+            labels[(current, Path(cells[0]).name)] = "anomaly" if flag == "1" else "normal"
+    if not labels:
+        raise ValueError(f"{path}: no labels found")
+    return labels
+
+
+def fetch_ground_truth(
+    params: Dcase2020Params, machine_types: list[str], session: requests.Session
+) -> dict[tuple[str, str], str]:
+    """Download and read the evaluation labels (one file, or one per ID with placeholders)."""
+    opts = {"retries": params.retries, "backoff_s": params.backoff_s, "timeout_s": params.timeout_s}
+    folder = Path(params.download_dir)
+    url = params.ground_truth_url
+    if "{machine_type}" not in url:
+        path = download(url, folder / _url_name(url), md5=None, session=session, **opts)
+        return read_ground_truth(path)
+    labels: dict[tuple[str, str], str] = {}
+    for machine_type in machine_types:
+        for machine_id in ADDITIONAL_IDS[machine_type]:
+            one = url.format(machine_type=machine_type, machine_id=machine_id)
+            name = f"ground_truth_{machine_type}_{machine_id}_{_url_name(one)}"
+            path = download(one, folder / name, md5=None, session=session, **opts)
+            labels.update(read_ground_truth(path, machine_type))
+    return labels
+
+
+def _url_name(url: str) -> str:
+    return Path(urlparse(url).path).name or "ground_truth.csv"
+
+
+# --------------------------------------------------------------------------- data set
+
+
+def prepare_dcase2020(
+    params: DataParams,
+    *,
+    md5s: Mapping[str, str] = ARCHIVE_MD5,
+    records: Mapping[str, str] = ZENODO_RECORDS,
+    session: requests.Session | None = None,
+) -> Path:
+    """Download, verify and extract the archives into ``data.root``; returns its ``index.csv``."""
+    opts = params.dcase2020
+    root = Path(params.root).absolute()
+    _claim_root(root, params)
+    archives = dcase_archives(params, md5s=md5s, records=records)
+    pending = [a for a in archives if not _target(root, a).is_dir()]
+    session = session or new_session()
+    labels = {}
+    if any(a.group == "eval" for a in pending):
+        labels = fetch_ground_truth(opts, params.selected_types(), session)
+    if pending:
+        _check_space(pending, root, opts, session)
+    for archive in pending:
+        zip_path = download(
+            archive.url,
+            Path(opts.download_dir) / archive.name,
+            md5=archive.md5,
+            retries=opts.retries,
+            backoff_s=opts.backoff_s,
+            timeout_s=opts.timeout_s,
+            session=session,
+        )
+        install_archive(archive, zip_path, root, labels, opts)
+        if not opts.keep_archives:
+            zip_path.unlink()
+    paths = [p for a in archives for p in scan_clips(_target(root, a), [a.machine_type])]
+    index = index_from_paths(paths, root)
+    log.info("indexed %d clips from %d archives", len(index), len(archives))
+    return write_index(index, root / "index.csv")
+
+
+def _claim_root(root: Path, params: DataParams) -> None:
+    check_replaceable(root, "dcase2020")
+    marker = read_marker(root) if root.exists() else None
+    if marker is not None and marker.get("source") != "dcase2020":
+        log.info("removing the %s data in %s", marker.get("source"), root)
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    write_marker(root, params, "dcase2020")
+
+
+def _target(root: Path, archive: Archive) -> Path:
+    return root / archive.group / archive.machine_type
+
+
+def _check_space(
+    pending: list[Archive], root: Path, opts: Dcase2020Params, session: requests.Session
+) -> None:
+    """Check, before downloading anything, that the archives and their contents fit on disk."""
+    folder = Path(opts.download_dir)
+    sizes = []
+    for archive in pending:
+        size = remote_size(session, archive.url, opts.timeout_s)
+        if size is not None:
+            part = folder / (archive.name + ".part")
+            have = part.stat().st_size if part.exists() else 0
+            sizes.append((max(size - have, 0), size))
+    if not sizes:
+        return
+    downloads = [left for left, _ in sizes]
+    download_need = sum(downloads) if opts.keep_archives else max(downloads)
+    extract_need = int(sum(size for _, size in sizes) * _EXTRACT_FACTOR)
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.stat(folder).st_dev == os.stat(root).st_dev:
+        check_free_space(root, download_need + extract_need, "the DCASE 2020 archives and data")
+    else:
+        check_free_space(folder, download_need, "the DCASE 2020 archives")
+        check_free_space(root, extract_need, "the extracted DCASE 2020 data")
+    log.info("about %.1f GB to download", sum(downloads) / GB)
+
+
+def install_archive(
+    archive: Archive,
+    zip_path: Path,
+    root: Path,
+    labels: Mapping[tuple[str, str], str],
+    opts: Dcase2020Params,
+) -> Path:
+    """Extract one archive into ``<root>/<group>/<type>`` (atomically); label eval clips."""
+    staging = root / f".{archive.group}_{archive.machine_type}.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        safe_extract(
+            zip_path,
+            staging,
+            max_bytes=int(opts.max_extract_gb * GB),
+            max_ratio=opts.max_compression_ratio,
+        )
+        inner = staging / archive.machine_type
+        found = sorted(p.name for p in staging.iterdir() if not p.name.startswith(_JUNK))
+        if found != [archive.machine_type] or not inner.is_dir():
+            raise ArchiveError(
+                f"{zip_path}: expected one folder '{archive.machine_type}', got {found}"
+            )
+        if archive.group == "eval":
+            _label_eval_clips(inner, archive, labels)
+        target = _target(root, archive)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(inner, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _label_eval_clips(
+    folder: Path, archive: Archive, labels: Mapping[tuple[str, str], str]
+) -> None:
+    """Rename ``id_XX_NNNNNNNN.wav`` to ``<label>_id_XX_NNNNNNNN.wav`` from the ground truth."""
+    for path in sorted(folder.rglob("*.wav")):
+        if path.name.startswith(("normal_", "anomaly_")):
+            continue
+        label = labels.get((archive.machine_type, path.name))
+        if label is None:
+            raise LayoutError(
+                f"{path.name} of {archive.name}: not in the ground truth "
+                "(data.dcase2020.ground_truth_url)"
+            )
+        path.rename(path.with_name(f"{label}_{path.name}"))
+
+
+__all__ = [
+    "ARCHIVE_MD5",
+    "ZENODO_RECORDS",
+    "Archive",
+    "DiskSpaceError",
+    "DownloadError",
+    "dcase_archives",
+    "download",
+    "prepare_dcase2020",
+    "read_ground_truth",
+]

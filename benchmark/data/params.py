@@ -1,0 +1,140 @@
+"""The ``data:`` section of ``params.yaml`` (read by ``python -m benchmark.prepare``).
+
+Defaults live in ``params.yaml`` only; these dataclasses carry none. Load with
+``benchmark.config.load_section("data", DataParams)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from benchmark.config import ConfigError
+from benchmark.data.layout import ADDITIONAL_IDS, DEV_IDS, MACHINE_TYPES
+
+
+def available_ids(machine_type: str) -> tuple[str, ...]:
+    """Real DCASE 2020 IDs of a machine type: development IDs first, then additional ones."""
+    return DEV_IDS[machine_type] + ADDITIONAL_IDS[machine_type]
+
+
+@dataclass
+class SyntheticParams:
+    """``data.synthetic``: size and seed of the generated data set."""
+
+    seed: int
+    ids_per_type: int
+    train_clips_per_id: int
+    test_normal_per_id: int
+    test_anomaly_per_id: int
+    anomaly_strength: float
+    workers: int
+
+    def validate(self) -> None:
+        for key in (
+            "ids_per_type",
+            "train_clips_per_id",
+            "test_normal_per_id",
+            "test_anomaly_per_id",
+        ):
+            _positive(f"data.synthetic.{key}", getattr(self, key))
+        if self.seed < 0:
+            raise ConfigError(f"'data.synthetic.seed' must be >= 0, got {self.seed}")
+        if self.anomaly_strength <= 0:
+            raise ConfigError(
+                f"'data.synthetic.anomaly_strength' must be > 0, got {self.anomaly_strength}"
+            )
+        if self.workers < 0:
+            raise ConfigError(f"'data.synthetic.workers' must be >= 0, got {self.workers}")
+
+
+@dataclass
+class Dcase2020Params:
+    """``data.dcase2020``: where and how to download the DCASE 2020 Task 2 archives."""
+
+    base_url: str
+    additional_train: bool
+    eval_test: bool
+    ground_truth_url: str
+    download_dir: str
+    keep_archives: bool
+    retries: int
+    backoff_s: float
+    timeout_s: float
+    max_extract_gb: float
+    max_compression_ratio: float
+
+    def validate(self) -> None:
+        for key in ("base_url", "ground_truth_url"):
+            url = getattr(self, key)
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"'data.dcase2020.{key}' must be an http(s) URL, got {url!r}")
+        if not self.download_dir:
+            raise ConfigError("'data.dcase2020.download_dir' must not be empty")
+        if self.retries < 0:
+            raise ConfigError(f"'data.dcase2020.retries' must be >= 0, got {self.retries}")
+        if self.backoff_s < 0:
+            raise ConfigError(f"'data.dcase2020.backoff_s' must be >= 0, got {self.backoff_s}")
+        for key in ("timeout_s", "max_extract_gb"):
+            _positive(f"data.dcase2020.{key}", getattr(self, key))
+        if self.max_compression_ratio < 1:
+            raise ConfigError(
+                "'data.dcase2020.max_compression_ratio' must be >= 1, "
+                f"got {self.max_compression_ratio}"
+            )
+
+
+@dataclass
+class LocalParams:
+    """``data.local``: a folder the user already has in the DCASE layout."""
+
+    path: str | None
+
+
+@dataclass
+class DataParams:
+    """``data``: which data set ``prepare`` builds and where."""
+
+    source: Literal["synthetic", "dcase2020", "local"]
+    root: str
+    sample_rate: int
+    clip_samples: int
+    machine_types: list[str]
+    synthetic: SyntheticParams
+    dcase2020: Dcase2020Params
+    local: LocalParams
+
+    def validate(self) -> None:
+        if not self.root:
+            raise ConfigError("'data.root' must not be empty")
+        _positive("data.sample_rate", self.sample_rate)
+        _positive("data.clip_samples", self.clip_samples)
+        self._validate_machine_types()
+        most = min(len(available_ids(t)) for t in self.machine_types)
+        if self.synthetic.ids_per_type > most:
+            raise ConfigError(
+                f"'data.synthetic.ids_per_type' is {self.synthetic.ids_per_type}, but only "
+                f"{most} real DCASE IDs exist for every type in data.machine_types"
+            )
+        if self.source == "local" and not self.local.path:
+            raise ConfigError("'data.local.path' must be set when 'data.source' is 'local'")
+
+    def _validate_machine_types(self) -> None:
+        if not self.machine_types:
+            raise ConfigError("'data.machine_types' must list at least one machine type")
+        for i, name in enumerate(self.machine_types):
+            if name not in MACHINE_TYPES:
+                raise ConfigError(
+                    f"'data.machine_types[{i}]' is {name!r}, not one of {', '.join(MACHINE_TYPES)}"
+                )
+        if len(set(self.machine_types)) != len(self.machine_types):
+            raise ConfigError(f"'data.machine_types' has duplicates: {self.machine_types}")
+
+    def selected_types(self) -> tuple[str, ...]:
+        """The selected machine types, in the paper's order."""
+        return tuple(t for t in MACHINE_TYPES if t in self.machine_types)
+
+
+def _positive(key: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"'{key}' must be > 0, got {value}")

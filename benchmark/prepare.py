@@ -1,0 +1,52 @@
+"""Stage ``prepare``: get the data set and write ``<data.root>/index.csv``.
+
+``python -m benchmark.prepare [--params params.yaml]`` reads the ``data`` section only. By
+``data.source``: ``synthetic`` generates machine sounds in the DCASE 2020 Task 2 layout,
+``dcase2020`` downloads the real archives from Zenodo, ``local`` indexes a folder in place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from benchmark.config import load_section
+from benchmark.data.params import DataParams
+
+log = logging.getLogger(__name__)
+
+
+def prepare(params: DataParams) -> Path:
+    """Build the data set the params describe; returns the path of its ``index.csv``."""
+    if params.source == "synthetic":
+        from benchmark.data.synthetic import prepare_synthetic
+
+        return prepare_synthetic(params)
+    if params.source == "dcase2020":
+        from benchmark.data.download import prepare_dcase2020
+
+        return prepare_dcase2020(params)
+    if params.source == "local":
+        from benchmark.data.local import prepare_local
+
+        return prepare_local(params)
+    raise ValueError(f"unknown data.source {params.source!r}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file (default: %(default)s)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    params = load_section("data", DataParams, args.params)
+    start = time.perf_counter()
+    index = prepare(params)
+    log.info("%s data ready: %s (%.1f s)", params.source, index, time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Shared test fixtures (kept small: tiny inputs, no network)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmark.config import from_dict
+from benchmark.data.layout import MACHINE_TYPES
+from benchmark.data.params import DataParams
+
+REAL_CLIPS = Path(__file__).resolve().parents[2] / "shared" / "real-clips"
+
+
+@pytest.fixture
+def real_clips() -> Path:
+    """The shipped real DCASE / MIMII clips (skips the test when they are absent)."""
+    if not (REAL_CLIPS / "dcase2020-sample").is_dir():
+        pytest.skip(f"real clips not found at {REAL_CLIPS} (clone the repo beside shared/)")
+    return REAL_CLIPS
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.fixture
+def data_params(tmp_path: Path):
+    """``data_params(**overrides) -> DataParams``: a tiny data section under ``tmp_path``."""
+    base = {
+        "source": "synthetic",
+        "root": str(tmp_path / "raw"),
+        "sample_rate": 16000,
+        "clip_samples": 16000,
+        "machine_types": list(MACHINE_TYPES),
+        "synthetic": {
+            "seed": 0,
+            "ids_per_type": 2,
+            "train_clips_per_id": 2,
+            "test_normal_per_id": 1,
+            "test_anomaly_per_id": 1,
+            "anomaly_strength": 1.0,
+            "workers": 2,
+        },
+        "dcase2020": {
+            "base_url": "http://127.0.0.1:9",
+            "additional_train": False,
+            "eval_test": False,
+            "ground_truth_url": "http://127.0.0.1:9/eval_data_list.csv",
+            "download_dir": str(tmp_path / "downloads"),
+            "keep_archives": False,
+            "retries": 2,
+            "backoff_s": 0.0,
+            "timeout_s": 5.0,
+            "max_extract_gb": 1.0,
+            "max_compression_ratio": 50.0,
+        },
+        "local": {"path": None},
+    }
+
+    def make(**overrides: Any) -> DataParams:
+        return from_dict(DataParams, _merge(base, overrides), "data")
+
+    return make

@@ -1,0 +1,417 @@
+"""The DCASE 2020 downloader against a local HTTP server: resume, retries, MD5, safe extraction."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import stat
+import tarfile
+import threading
+import zipfile
+from collections import namedtuple
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from benchmark.data import download as dl
+from benchmark.data.archive import ArchiveError, DiskSpaceError, safe_extract
+from benchmark.data.download import DownloadError, download, prepare_dcase2020, read_ground_truth
+from benchmark.data.index import read_index
+
+RECORDS = {"dev": "3678171", "additional": "3727685", "eval": "3841772"}
+
+
+class FileServer:
+    """Serves ``files[url path]``; ``plans[url path]`` lists how to answer the next GETs."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.plans: dict[str, list[str]] = {}
+        self.requests: list[tuple[str, str, str | None]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                server.answer(self, head=True)
+
+            def do_GET(self) -> None:
+                server.answer(self, head=False)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+
+    def answer(self, handler: BaseHTTPRequestHandler, head: bool) -> None:
+        path = urlparse(handler.path).path
+        rng = handler.headers.get("Range")
+        self.requests.append(("HEAD" if head else "GET", path, rng))
+        if path not in self.files:
+            handler.send_error(404)
+            return
+        body = self.files[path]
+        plan = self.plans.get(path) or []
+        action = plan.pop(0) if plan and not head else "ok"
+        if action == "corrupt":
+            body = bytes([body[0] ^ 0xFF]) + body[1:]
+        start = 0
+        if rng and action != "ignore_range":
+            start = int(rng.split("=")[1].split("-")[0])
+        handler.send_response(206 if start else 200)
+        if start:
+            handler.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        handler.send_header("Content-Length", str(len(body) - start))
+        handler.end_headers()
+        if head:
+            return
+        payload = body[start:]
+        if action == "drop":  # half the body, then the connection closes
+            payload = payload[: len(payload) // 2]
+            handler.close_connection = True
+        handler.wfile.write(payload)
+
+    def gets(self, name: str) -> list[str | None]:
+        return [r for m, p, r in self.requests if m == "GET" and p.endswith(name)]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    srv = FileServer()
+    yield srv
+    srv.close()
+
+
+def _wav(seed: int, samples: int = 1600) -> bytes:
+    buffer = io.BytesIO()
+    noise = np.random.default_rng(seed).normal(0, 0.1, samples)
+    sf.write(buffer, noise, 16000, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _dcase_archives(machine_type: str, dev_id: str, extra_id: str) -> dict[str, bytes]:
+    """Small dev / additional / eval archives in the DCASE layout."""
+    t = machine_type
+    return {
+        f"dev_data_{t}.zip": _zip(
+            {
+                f"{t}/train/normal_{dev_id}_00000000.wav": _wav(1),
+                f"{t}/train/normal_{dev_id}_00000001.wav": _wav(2, 160000),  # > 4 network chunks
+                f"{t}/test/normal_{dev_id}_00000000.wav": _wav(3),
+                f"{t}/test/anomaly_{dev_id}_00000000.wav": _wav(4),
+            }
+        ),
+        f"eval_data_train_{t}.zip": _zip({f"{t}/train/normal_{extra_id}_00000000.wav": _wav(5)}),
+        f"eval_data_test_{t}.zip": _zip(
+            {
+                f"{t}/test/{extra_id}_00000000.wav": _wav(6),
+                f"{t}/test/{extra_id}_00000001.wav": _wav(7),
+            }
+        ),
+    }
+
+
+GROUND_TRUTH = (
+    "fan\nid_01_00000000.wav,normal_id_01_00000000.wav,0\nid_01_00000001.wav,anomaly_id_01_00000001.wav,1\n"
+    "valve\nid_01_00000000.wav,anomaly_id_01_00000000.wav,1\nid_01_00000001.wav,normal_id_01_00000001.wav,0\n"
+)
+
+
+def _publish(server: FileServer, archives: dict[str, bytes]) -> dict[str, str]:
+    """Serve archives at Zenodo-like paths; returns their MD5 table."""
+    for name, data in archives.items():
+        group = next(g for g, p in dl.ARCHIVE_PREFIXES.items() if name.startswith(p + "_"))
+        if name.startswith("eval_data_train"):
+            group = "additional"
+        server.files[f"/{RECORDS[group]}/files/{name}"] = data
+    server.files["/gt/eval_data_list.csv"] = GROUND_TRUTH.encode()
+    return {name: hashlib.md5(data).hexdigest() for name, data in archives.items()}
+
+
+def _params(data_params, server: FileServer, **overrides):
+    settings = {
+        "base_url": server.url,
+        "ground_truth_url": f"{server.url}/gt/eval_data_list.csv",
+        **overrides,
+    }
+    return data_params(source="dcase2020", machine_types=["fan"], dcase2020=settings)
+
+
+def _leftovers(*folders: Path) -> list[Path]:
+    """Temporary files or folders left behind: hidden entries other than the marker, ``.part``."""
+    found = [p for f in folders if f.exists() for p in f.rglob("*")]
+    return [p for p in found if p.suffix == ".part" or (p.name[0] == "." and p.suffix != ".json")]
+
+
+def test_download_extract_and_index(server, data_params):
+    archives = {
+        **_dcase_archives("fan", "id_00", "id_01"),
+        **_dcase_archives("valve", "id_00", "id_01"),
+    }
+    md5s = _publish(server, archives)
+    params = data_params(
+        source="dcase2020",
+        machine_types=["valve", "fan"],
+        dcase2020={
+            "base_url": server.url,
+            "ground_truth_url": f"{server.url}/gt/eval_data_list.csv",
+            "additional_train": True,
+            "eval_test": True,
+        },
+    )
+    index = read_index(prepare_dcase2020(params, md5s=md5s))
+    root = Path(params.root).absolute()
+    assert len(index) == 2 * (4 + 1 + 2)
+    rows = {Path(r.path).relative_to(root).as_posix(): r for r in index.itertuples()}
+    assert rows["dev/fan/train/normal_id_00_00000000.wav"].class_index == 0
+    assert rows["additional/fan/train/normal_id_01_00000000.wav"].class_index == 1
+    assert rows["dev/valve/test/anomaly_id_00_00000000.wav"].class_index == 2
+    eval_fan = rows["eval/fan/test/anomaly_id_01_00000001.wav"]
+    assert (eval_fan.split, eval_fan.label, eval_fan.class_index) == ("eval", "anomaly", 1)
+    assert rows["eval/valve/test/anomaly_id_01_00000000.wav"].split == "eval"
+    assert index.groupby("split").size().to_dict() == {"eval": 4, "test": 4, "train": 6}
+    assert all(Path(p).read_bytes() for p in index["path"])
+    downloads = Path(params.dcase2020.download_dir)
+    assert [p.name for p in downloads.iterdir()] == ["eval_data_list.csv"]  # archives deleted
+    assert _leftovers(root, downloads) == []
+    before = len(server.requests)
+    prepare_dcase2020(params, md5s=md5s)  # everything present: nothing downloaded again
+    assert len(server.requests) == before
+
+
+def test_md5_mismatch_downloads_again(server, data_params):
+    md5s = _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    server.plans["/3678171/files/dev_data_fan.zip"] = ["corrupt"]
+    params = _params(data_params, server)
+    assert len(read_index(prepare_dcase2020(params, md5s=md5s))) == 4
+    assert len(server.gets("dev_data_fan.zip")) == 2
+
+
+def test_always_corrupt_fails_naming_file_and_hashes(server, data_params):
+    md5s = _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    server.plans["/3678171/files/dev_data_fan.zip"] = ["corrupt"] * 10
+    params = _params(data_params, server, retries=2)
+    with pytest.raises(DownloadError) as info:
+        prepare_dcase2020(params, md5s=md5s)
+    message = str(info.value)
+    assert "dev_data_fan.zip" in message and md5s["dev_data_fan.zip"] in message
+    assert "MD5 mismatch" in message and message.count("got ") == 1
+    assert len(server.gets("dev_data_fan.zip")) == 3
+    root, downloads = Path(params.root), Path(params.dcase2020.download_dir)
+    assert not (root / "dev").exists() and list(downloads.iterdir()) == []
+    assert _leftovers(root, downloads) == []
+
+
+@pytest.mark.parametrize("server_honours_range", [True, False])
+def test_resume_after_a_dropped_connection(server, data_params, server_honours_range):
+    md5s = _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    path = "/3678171/files/dev_data_fan.zip"
+    server.plans[path] = ["drop"] if server_honours_range else ["drop", "ignore_range"]
+    params = _params(data_params, server)
+    index = read_index(prepare_dcase2020(params, md5s=md5s))
+    assert len(index) == 4
+    first, second = server.gets("dev_data_fan.zip")
+    assert first is None and second.startswith("bytes=") and second.endswith("-")
+    offset = int(second[6:-1])
+    assert 0 < offset <= len(server.files[path]) // 2  # resumed where the .part stopped
+
+
+def test_network_failure_keeps_part_for_resume(server, data_params, tmp_path):
+    md5s = _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    url_path = "/3678171/files/dev_data_fan.zip"
+    server.plans[url_path] = ["drop"] * 2
+    dest = tmp_path / "dl" / "dev_data_fan.zip"
+    with pytest.raises(DownloadError, match="partial file kept"):
+        download(
+            server.url + url_path,
+            dest,
+            md5=md5s["dev_data_fan.zip"],
+            retries=1,
+            backoff_s=0,
+            timeout_s=5,
+        )
+    assert dest.with_name("dev_data_fan.zip.part").exists() and not dest.exists()
+    download(
+        server.url + url_path,
+        dest,
+        md5=md5s["dev_data_fan.zip"],
+        retries=0,
+        backoff_s=0,
+        timeout_s=5,
+    )
+    assert hashlib.md5(dest.read_bytes()).hexdigest() == md5s["dev_data_fan.zip"]
+    assert not dest.with_name("dev_data_fan.zip.part").exists()
+
+
+def test_missing_file_fails_without_retrying(server, tmp_path):
+    with pytest.raises(DownloadError, match="404"):
+        download(
+            server.url + "/nope.zip",
+            tmp_path / "nope.zip",
+            md5=None,
+            retries=3,
+            backoff_s=0,
+            timeout_s=5,
+        )
+    assert len(server.requests) == 1
+
+
+def test_path_traversal_is_refused_and_nothing_extracted(server, data_params, tmp_path):
+    evil = _zip({"fan/train/normal_id_00_00000000.wav": _wav(1), "../evil.txt": b"owned"})
+    md5s = _publish(server, {"dev_data_fan.zip": evil})
+    params = _params(data_params, server)
+    with pytest.raises(ArchiveError, match=r"\.\./evil\.txt"):
+        prepare_dcase2020(params, md5s=md5s)
+    root = Path(params.root)
+    assert not list(tmp_path.rglob("evil.txt")) and not (root / "dev").exists()
+    assert sorted(p.name for p in root.iterdir()) == [".asd-benchmark-data.json"]
+
+
+def test_disk_space_is_checked_first(server, data_params, monkeypatch):
+    md5s = _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 100, 100))
+    params = _params(data_params, server)
+    with pytest.raises(DiskSpaceError, match="not enough free disk space"):
+        prepare_dcase2020(params, md5s=md5s)
+    assert server.gets("dev_data_fan.zip") == []  # refused before downloading
+    with pytest.raises(DiskSpaceError, match="downloading x.zip: need .*, 100 bytes free"):
+        download(
+            f"{server.url}/3678171/files/dev_data_fan.zip",
+            Path(params.dcase2020.download_dir) / "x.zip",
+            md5=None,
+            retries=0,
+            backoff_s=0,
+            timeout_s=5,
+        )
+    assert list(Path(params.dcase2020.download_dir).iterdir()) == []
+
+
+def test_archive_urls_and_md5_table():
+    assert len(dl.ARCHIVE_MD5) == 18 and all(len(v) == 32 for v in dl.ARCHIVE_MD5.values())
+    assert dl.ARCHIVE_MD5["dev_data_fan.zip"] == "649bdfc06263ae7a838963f43b6641e6"
+
+
+def test_dcase_archives_follow_the_params(data_params):
+    params = data_params(
+        source="dcase2020", machine_types=["ToyCar"], dcase2020={"additional_train": True}
+    )
+    archives = dl.dcase_archives(params)
+    assert [a.name for a in archives] == ["dev_data_ToyCar.zip", "eval_data_train_ToyCar.zip"]
+    assert archives[0].url == "http://127.0.0.1:9/3678171/files/dev_data_ToyCar.zip?download=1"
+    assert archives[1].md5 == "a5d4ccd498af70b04dd74b644b820006"
+
+
+def test_ground_truth_formats(tmp_path):
+    listing = tmp_path / "eval_data_list.csv"
+    listing.write_text(GROUND_TRUTH)
+    labels = read_ground_truth(listing)
+    assert labels[("fan", "id_01_00000001.wav")] == "anomaly"
+    assert labels[("valve", "id_01_00000001.wav")] == "normal"
+    per_id = tmp_path / "ground_truth_pump_id_01_test.csv"
+    per_id.write_text("id_01_00000000.wav,1\nid_01_00000001.wav,0\n")
+    assert read_ground_truth(per_id, "pump") == {
+        ("pump", "id_01_00000000.wav"): "anomaly",
+        ("pump", "id_01_00000001.wav"): "normal",
+    }
+    per_id.write_text("fan\nid_01_00000000.wav,maybe\nid_01_00000001.wav,0\n")
+    with pytest.raises(ValueError, match=":2: label must be 0 or 1"):
+        read_ground_truth(per_id)
+
+
+# --------------------------------------------------------------------------- safe extraction
+
+
+def _extract(archive: Path, tmp_path: Path, **limits):
+    limits = {"max_bytes": 10**8, "max_ratio": 50.0, **limits}
+    return safe_extract(archive, tmp_path / "out", **limits)
+
+
+def _assert_nothing_extracted(tmp_path: Path) -> None:
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+@pytest.mark.parametrize("name", ["/etc/evil", "a/../../evil", "C:/evil", "..\\evil"])
+def test_zip_unsafe_names_are_refused(tmp_path, name):
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(_zip({"fan/ok.txt": b"ok", name: b"bad"}))
+    with pytest.raises(ArchiveError, match="refusing"):
+        _extract(archive, tmp_path)
+    _assert_nothing_extracted(tmp_path)
+
+
+def test_zip_symlink_is_refused(tmp_path):
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        info = zipfile.ZipInfo("fan/link")
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, "/etc/passwd")
+    with pytest.raises(ArchiveError, match="symbolic link"):
+        _extract(archive, tmp_path)
+    _assert_nothing_extracted(tmp_path)
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE])
+def test_tar_links_are_refused(tmp_path, kind):
+    archive = tmp_path / "a.tar"
+    with tarfile.open(archive, "w") as tf:
+        data = b"ok"
+        member = tarfile.TarInfo("fan/ok.txt")
+        member.size = len(data)
+        tf.addfile(member, io.BytesIO(data))
+        link = tarfile.TarInfo("fan/link")
+        link.type, link.linkname = kind, "../../etc/passwd"
+        tf.addfile(link)
+    with pytest.raises(ArchiveError, match="link entry"):
+        _extract(archive, tmp_path)
+    _assert_nothing_extracted(tmp_path)
+
+
+def test_tar_and_zip_extract(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        member = tarfile.TarInfo("fan/train/x.txt")
+        member.size = 5
+        tf.addfile(member, io.BytesIO(b"hello"))
+    assert (_extract(archive, tmp_path) / "fan/train/x.txt").read_bytes() == b"hello"
+
+
+def test_implausible_sizes_are_refused(tmp_path):
+    archive = tmp_path / "bomb.zip"
+    archive.write_bytes(_zip({"fan/zeros.bin": bytes(4 * 1024**2)}))
+    with pytest.raises(ArchiveError, match="compression ratio"):
+        _extract(archive, tmp_path)
+    with pytest.raises(ArchiveError, match="more than the limit"):
+        _extract(archive, tmp_path, max_bytes=1024**2, max_ratio=10**6)
+    _assert_nothing_extracted(tmp_path)
+    assert (
+        _extract(archive, tmp_path, max_ratio=10**6) / "fan/zeros.bin"
+    ).stat().st_size == 4 * 1024**2
+
+
+def test_corrupt_archive_is_an_archive_error(tmp_path):
+    archive = tmp_path / "broken.zip"
+    archive.write_bytes(b"PK\x03\x04 this is not a zip")
+    with pytest.raises(ArchiveError, match="broken.zip"):
+        _extract(archive, tmp_path)
+    _assert_nothing_extracted(tmp_path)
