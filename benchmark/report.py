@@ -1,0 +1,177 @@
+"""Stage ``report``: Tables 1-4, the leaderboard and the figures, regenerated from the pipeline.
+
+``python -m benchmark.report [--params params.yaml]`` reads the ``report`` section only and
+writes into ``report.out_dir`` (``reports/``):
+
+- ``table1.md`` ... ``table4.md``: the paper's Tables 1-4, the reported figures
+  (``benchmark/reporting/paper_results.yaml``) beside ours (``reports/metrics/*.json``,
+  ``reports/complexity.json``);
+- ``leaderboard.md``: every run of ours ranked by mean AUC, with its data source and epochs;
+- ``figures/features.png``, ``attention.png``, ``attention_stats.png`` (paper Figures 2-4, from
+  the trained ``report.figure_model`` and the feature cache's test clips) and ``roc.png`` (ROC
+  curves per machine type from ``reports/roc/*.csv``).
+
+Nothing here crashes on a model that was not trained: tables show "–" with a note, a figure
+that cannot be drawn becomes a placeholder image saying why (so DVC always finds its outputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.config import ConfigError, load_section
+from benchmark.data.layout import MACHINE_TYPES
+from benchmark.reporting import figures, tables
+from benchmark.reporting.results import PAPER_RESULTS, load_complexity, load_paper, load_runs
+
+log = logging.getLogger(__name__)
+
+MODEL_FIGURES = ("features.png", "attention.png", "attention_stats.png")
+
+
+@dataclass
+class ReportParams:
+    """``report:`` section of ``params.yaml``."""
+
+    metrics_dir: str  # reports/metrics: one NAME.json per trained model (train stage)
+    complexity: str  # reports/complexity.json (complexity stage)
+    roc_dir: str  # reports/roc: one NAME.csv per trained model (train stage)
+    models_dir: str  # models: models/NAME/final.pt
+    features_dir: str  # the feature cache (test clips of the figures)
+    out_dir: str  # where the tables, the leaderboard and figures/ go
+    table_models: list[str]  # our rows of Tables 1 and 2, in this order
+    figure_model: str  # the model of Figures 2-4 (needs features() and attention_map())
+    figure_machine_type: str  # the anomalous clip of Figures 2-3 is of this type
+    figure_clips: int  # test clips averaged in Figure 4 (bounds the time on CPU)
+    batch_size: int  # clips per forward pass for Figure 4
+    device: str  # cpu | cuda
+
+    def validate(self) -> None:
+        if self.figure_clips < 1:
+            raise ConfigError(f"'report.figure_clips' must be >= 1, got {self.figure_clips}")
+        if self.batch_size < 1:
+            raise ConfigError(f"'report.batch_size' must be >= 1, got {self.batch_size}")
+        if self.figure_machine_type not in MACHINE_TYPES:
+            raise ConfigError(
+                f"'report.figure_machine_type' must be one of {MACHINE_TYPES}, "
+                f"got {self.figure_machine_type!r}"
+            )
+
+
+def write_tables(params: ReportParams, paper_path: str | Path = PAPER_RESULTS) -> list[Path]:
+    """Tables 1-4 and the leaderboard; returns the files written."""
+    paper = load_paper(paper_path)
+    runs = load_runs(params.metrics_dir)
+    complexity = load_complexity(params.complexity)
+    log.info("tables from %d runs: %s", len(runs), ", ".join(sorted(runs)) or "none")
+    documents = {
+        "table1.md": tables.table1(paper, runs, params.table_models),
+        "table2.md": tables.table2(paper, runs, complexity, params.table_models),
+        "table3.md": tables.table3(paper, runs, complexity),
+        "table4.md": tables.table4(paper, runs, complexity),
+        "leaderboard.md": tables.leaderboard(runs),
+    }
+    out = Path(params.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in documents.items():
+        (out / name).write_text(text)
+        written.append(out / name)
+    return written
+
+
+def write_figures(params: ReportParams) -> list[Path]:
+    """ROC curves and Figures 2-4 (placeholders saying why where one cannot be drawn)."""
+    folder = Path(params.out_dir) / "figures"
+    curves = figures.read_roc_dir(params.roc_dir)
+    if curves:
+        written = [figures.plot_roc(curves, folder / "roc.png")]
+    else:
+        reason = f"no ROC data in {params.roc_dir} (train a model first)"
+        written = [figures.plot_placeholder("ROC curves", reason, folder / "roc.png")]
+    try:
+        written += _model_figures(params, folder)
+    except _Unavailable as why:
+        log.warning("figures 2-4 not drawn: %s", why)
+        for name in MODEL_FIGURES:
+            written.append(figures.plot_placeholder(name, str(why), folder / name))
+    return written
+
+
+class _Unavailable(Exception):
+    """Why Figures 2-4 cannot be drawn (model not trained, no feature cache, no attention)."""
+
+
+def _model_figures(params: ReportParams, folder: Path) -> list[Path]:
+    from benchmark.features.cache import open_cache
+    from benchmark.training.checkpoint import load_trained
+
+    model_dir = Path(params.models_dir) / params.figure_model
+    if not (model_dir / "final.pt").is_file():
+        raise _Unavailable(f"{model_dir}/final.pt not found ({params.figure_model} not trained)")
+    if not Path(params.features_dir, "meta.json").is_file():
+        raise _Unavailable(f"no feature cache in {params.features_dir}")
+    trained = load_trained(model_dir, params.device)
+    if trained.spec.input_kind != "waveform" or not hasattr(trained.model, "attention_map"):
+        raise _Unavailable(f"{params.figure_model} has no attention module")
+    cache = open_cache(params.features_dir)
+    test = cache.split("test")
+    anomalous = test[test["label"] == "anomaly"]
+    if anomalous.empty:
+        raise _Unavailable(f"no anomalous test clip in {params.features_dir}")
+    preferred = anomalous[anomalous["machine_type"] == params.figure_machine_type]
+    first = (preferred if not preferred.empty else anomalous).iloc[0]
+    clip = cache.waves(np.array([first["row"]]))[0].to(params.device)  # (L,)
+    title = f"{Path(first['path']).name} ({first['machine_type']} {first['machine_id']}, anomaly)"
+    rows = spread(test["row"].to_numpy(), params.figure_clips)
+
+    def batches() -> Iterator:
+        for start in range(0, len(rows), params.batch_size):
+            yield cache.waves(rows[start : start + params.batch_size]).to(params.device)
+
+    written = figures.attention_figures(
+        trained.model, clip, title, batches(), folder, params.figure_model
+    )
+    for name in MODEL_FIGURES:  # a model without attention gets Figure 2 only
+        if folder / name not in written:
+            reason = f"{params.figure_model} returned no attention map"
+            written.append(figures.plot_placeholder(name, reason, folder / name))
+    return written
+
+
+def spread(rows: np.ndarray, count: int) -> np.ndarray:
+    """At most ``count`` of ``rows``, evenly spaced (every machine type of a sorted index)."""
+    if len(rows) <= count:
+        return rows
+    picks = np.unique(np.linspace(0, len(rows) - 1, count).round().astype(int))
+    return rows[picks]
+
+
+def build_report(params: ReportParams) -> list[Path]:
+    """Everything the stage writes; returns the files."""
+    return write_tables(params) + write_figures(params)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file (default: %(default)s)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    params = load_section("report", ReportParams, args.params)
+    start = time.perf_counter()
+    written = build_report(params)
+    log.info("wrote %d files to %s (%.1f s)", len(written), params.out_dir,
+             time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    main()
