@@ -1,0 +1,38 @@
+"""Stage ``features``: ``python -m benchmark.features [--params params.yaml]``.
+
+Reads the ``features`` section only and writes the memory-mapped feature cache (see
+:mod:`benchmark.features.cache`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from benchmark.config import load_section
+from benchmark.features.cache import FeaturesParams, build_cache, open_cache
+
+log = logging.getLogger("benchmark.features")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file (default: %(default)s)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    params = load_section("features", FeaturesParams, args.params)
+    start = time.perf_counter()
+    out = build_cache(params)
+    cache = open_cache(out)
+    log.info(
+        "feature cache %s: %d clips, waveforms %s, log-Mel %s (%.1f s)",
+        out, len(cache.index), cache.waveforms.shape, cache.logmel.shape,
+        time.perf_counter() - start,
+    )
+
+
+if __name__ == "__main__":
+    main()

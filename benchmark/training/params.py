@@ -1,0 +1,81 @@
+"""The ``train:`` (shared) and ``models.<NAME>`` sections of ``params.yaml``.
+
+Defaults live in ``params.yaml`` only. ``python -m benchmark.train --model NAME`` loads
+``load_section("train", TrainParams)`` and ``load_section(f"models.{NAME}", ModelParams)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from benchmark.config import ConfigError
+
+
+@dataclass
+class TrainParams:
+    """``train:``: settings shared by every model."""
+
+    seed: int  # model init, shuffling and mixup all derive from it
+    device: str  # cpu | cuda | auto (cuda when available)
+    threads: int  # torch CPU threads; 0 = torch's default
+    features_dir: str  # the cache written by python -m benchmark.features
+    models_dir: str  # models/<NAME>/ (checkpoints, scores)
+    reports_dir: str  # reports/metrics/<NAME>.json, reports/roc/<NAME>.csv
+    score_batch_size: int  # clips per forward pass when scoring
+    train_score_clips_per_class: int  # train clips scored per (type, ID) for thresholds; 0 = all
+    mlflow: bool  # track runs in MLflow
+    mlflow_tracking_uri: str  # MLFLOW_TRACKING_URI in the environment wins over this
+    mlflow_experiment: str
+
+    def validate(self) -> None:
+        if self.seed < 0:
+            raise ConfigError(f"'train.seed' must be >= 0, got {self.seed}")
+        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
+            raise ConfigError(
+                f"'train.device' must be cpu, cuda, cuda:N or auto, got {self.device!r}"
+            )
+        if self.threads < 0:
+            raise ConfigError(f"'train.threads' must be >= 0, got {self.threads}")
+        if self.train_score_clips_per_class < 0:
+            raise ConfigError(
+                "'train.train_score_clips_per_class' must be >= 0, "
+                f"got {self.train_score_clips_per_class}"
+            )
+        if self.score_batch_size <= 0:
+            raise ConfigError(f"'train.score_batch_size' must be > 0, got {self.score_batch_size}")
+
+
+@dataclass
+class ModelParams:
+    """``models.<NAME>``: how one registered model is trained."""
+
+    epochs: int  # the paper: 300 (classification), the DCASE AE: 100
+    batch_size: int  # clips (classification) or 5-frame vectors (reconstruction) per step
+    lr: float  # peak learning rate (the paper: 1e-4)
+    weight_decay: float  # AdamW decoupled weight decay (the paper: 0.01); Adam: L2 (0 = none)
+    optimizer: Literal["adamw", "adam"]
+    eta_min_ratio: float  # cosine annealing floor as a fraction of lr (the paper: 0.1)
+    mixup_alpha: float  # Beta(alpha, alpha) waveform mixup, 0 = off (classification only)
+    clips_per_epoch: int  # random training clips drawn per epoch, 0 = all (the paper: all)
+    overrides: dict[str, Any] = field(default_factory=dict)  # create_model keyword arguments
+
+    def validate(self) -> None:
+        for key in ("epochs", "batch_size"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"'models.*.{key}' must be > 0, got {getattr(self, key)}")
+        if self.clips_per_epoch < 0:
+            raise ConfigError(
+                f"'models.*.clips_per_epoch' must be >= 0, got {self.clips_per_epoch}"
+            )
+        if not self.lr > 0:
+            raise ConfigError(f"'models.*.lr' must be > 0, got {self.lr}")
+        if self.weight_decay < 0 or self.mixup_alpha < 0:
+            raise ConfigError("'models.*.weight_decay' and 'mixup_alpha' must be >= 0")
+        if not 0 <= self.eta_min_ratio <= 1:
+            raise ConfigError(
+                f"'models.*.eta_min_ratio' must be in [0, 1], got {self.eta_min_ratio}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,184 @@
+"""Training stage: mixup, loss, determinism, resume, NaN handling, outputs (tiny models)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+from tiny_models import (
+    TINY_AE,
+    TINY_CLS,
+    TinyClassifier,
+    make_tiny_cache,
+    register_tiny_models,
+    tiny_model_params,
+    tiny_train_params,
+)
+
+from benchmark.evaluation.scores import anomaly_scores
+from benchmark.features.cache import open_cache
+from benchmark.train import main, train_model
+from benchmark.training.checkpoint import load_checkpoint, load_trained
+from benchmark.training.loop import TrainingError
+from benchmark.training.losses import arcmix_loss
+from benchmark.training.mixup import mixup
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory) -> Path:
+    register_tiny_models()
+    return make_tiny_cache(tmp_path_factory.mktemp("data"))
+
+
+def test_mixup_pairs_a_permutation_with_one_lambda():
+    x = torch.arange(12.0).view(6, 2)
+    y = torch.arange(6)
+    mixed = mixup(x, y, 0.2, np.random.default_rng(0))
+    assert 0 <= mixed.lam <= 1 and torch.equal(mixed.y_a, y)
+    assert sorted(mixed.y_b.tolist()) == list(range(6))
+    expected = mixed.lam * x + (1 - mixed.lam) * x[mixed.y_b]
+    assert torch.allclose(mixed.inputs, expected)
+    again = mixup(x, y, 0.2, np.random.default_rng(0))
+    assert again.lam == mixed.lam and torch.equal(again.y_b, mixed.y_b)
+    assert mixup(x, y, 0.0, np.random.default_rng(0)).lam == 1.0
+
+
+def test_arcmix_loss_applies_the_margin_to_y_a_for_both_targets():
+    torch.manual_seed(0)
+    model = TinyClassifier(num_classes=5)
+    emb = torch.randn(4, 8)
+    y_a, y_b = torch.tensor([0, 1, 2, 3]), torch.tensor([4, 3, 2, 1])
+    logits = model.head(emb, y_a)
+    expected = 0.3 * F.cross_entropy(logits, y_a) + 0.7 * F.cross_entropy(logits, y_b)
+    assert torch.allclose(arcmix_loss(model, emb, y_a, y_b, 0.3), expected)
+
+
+def _train(features: Path, root: Path, name: str = TINY_CLS, **params):
+    return train_model(name, tiny_train_params(root, features), tiny_model_params(**params))
+
+
+def test_classifier_stage_writes_every_output(features, tmp_path):
+    out = _train(features, tmp_path)
+    model_dir = tmp_path / "models" / TINY_CLS
+    for name in ("final.pt", "last.pt", "scores.csv", "train_scores.csv", "roc.png"):
+        assert (model_dir / name).is_file(), name
+    metrics = json.loads((tmp_path / "reports" / "metrics" / f"{TINY_CLS}.json").read_text())
+    assert metrics == out.metrics
+    assert set(metrics) == {"model", "data_source", "epochs", "seed", "num_train_clips", "mean",
+                            "per_type", "per_id"}
+    assert metrics["num_train_clips"] == 16 and metrics["data_source"] == "synthetic"
+    assert set(metrics["mean"]) == {"auc", "pauc", "auc_hmean", "pauc_hmean"}
+    assert set(metrics["per_id"]["fan"]) == {"id_00", "id_02"}
+    roc = pd.read_csv(tmp_path / "reports" / "roc" / f"{TINY_CLS}.csv")
+    assert list(roc.columns) == ["machine_type", "fpr", "tpr"]
+    scores = pd.read_csv(model_dir / "scores.csv")
+    assert list(scores.columns) == ["path", "machine_type", "machine_id", "label", "score"]
+    assert len(scores) == 16 and len(pd.read_csv(model_dir / "train_scores.csv")) == 16
+    final = load_checkpoint(model_dir / "final.pt")
+    assert {"arch", "model_kwargs", "classes", "state_dict", "objective", "input_kind", "epoch",
+            "params", "train_score_stats"} <= set(final)
+    assert final["epoch"] == 2 and final["model_kwargs"] == {"num_classes": 4}
+    # the loaded model reproduces the written scores
+    trained = load_trained(model_dir)
+    assert not trained.model.training and trained.class_to_index[("fan", "id_02")] == 1
+    cache = open_cache(features)
+    test = cache.split("test")
+    again = anomaly_scores(trained.model, trained.spec, cache.waves(test["row"].to_numpy()),
+                           torch.tensor(test["class_index"].to_numpy()))
+    np.testing.assert_allclose(again, scores["score"], rtol=1e-5)
+    assert trained.train_score_stats["all"]["count"] == 16
+
+
+def test_same_params_same_metrics(features, tmp_path):
+    a = _train(features, tmp_path / "a", epochs=1)
+    b = _train(features, tmp_path / "b", epochs=1)
+    assert a.metrics == b.metrics
+    pd.testing.assert_frame_equal(pd.read_csv(a.model_dir / "scores.csv"),
+                                  pd.read_csv(b.model_dir / "scores.csv"))
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_to_the_same_result(features, tmp_path, caplog):
+    straight = _train(features, tmp_path / "straight", epochs=3)
+
+    def interrupt(result):
+        if result.epoch == 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train_model(TINY_CLS, tiny_train_params(tmp_path / "resumed", features),
+                    tiny_model_params(epochs=3), on_epoch_end=interrupt)
+    model_dir = tmp_path / "resumed" / "models" / TINY_CLS
+    assert load_checkpoint(model_dir / "last.pt")["epoch"] == 2
+    assert not (model_dir / "final.pt").exists()
+    epochs: list[int] = []
+    with caplog.at_level(logging.INFO):
+        resumed = train_model(TINY_CLS, tiny_train_params(tmp_path / "resumed", features),
+                              tiny_model_params(epochs=3),
+                              on_epoch_end=lambda r: epochs.append(r.epoch))
+    assert "resuming" in caplog.text and epochs == [3]
+    assert resumed.metrics == straight.metrics
+    assert [h.loss for h in resumed.history] == [h.loss for h in straight.history]
+
+
+def test_other_params_train_from_scratch(features, tmp_path, caplog):
+    _train(features, tmp_path, epochs=1)
+    epochs: list[int] = []
+    with caplog.at_level(logging.INFO):
+        train_model(TINY_CLS, tiny_train_params(tmp_path, features),
+                    tiny_model_params(epochs=1, lr=0.02),
+                    on_epoch_end=lambda r: epochs.append(r.epoch))
+    assert "other params or data; training from scratch" in caplog.text and epochs == [1]
+
+
+def test_nan_loss_stops_with_a_clear_error(features, tmp_path):
+    with pytest.raises(TrainingError, match=rf"model '{TINY_CLS}': loss is nan at epoch 1"):
+        _train(features, tmp_path, overrides={"nan": True})
+
+
+def test_reconstruction_model(features, tmp_path):
+    out = _train(features, tmp_path, name=TINY_AE, epochs=1, batch_size=16, optimizer="adam",
+                 weight_decay=0.0, lr=0.001)
+    assert 0.0 <= out.metrics["mean"]["auc"] <= 1.0
+    final = load_checkpoint(tmp_path / "models" / TINY_AE / "final.pt")
+    assert final["objective"] == "reconstruction" and final["model_kwargs"] == {}
+
+
+def test_stage_cli_reads_train_and_its_model_section(features, tmp_path):
+    train = tiny_train_params(tmp_path, features)
+    file = tmp_path / "params.yaml"
+    file.write_text(yaml.safe_dump({
+        "train": asdict(train),
+        "models": {TINY_CLS: asdict(tiny_model_params(epochs=1)), "other": {"bad": 1}},
+        "report": {"anything": 1},
+    }))
+    main(["--model", TINY_CLS, "--params", str(file)])
+    assert (tmp_path / "reports" / "metrics" / f"{TINY_CLS}.json").is_file()
+
+
+def test_clips_per_epoch_draws_a_seeded_subset():
+    from benchmark.training.loop import epoch_order, epoch_rng
+
+    order = epoch_order(10, 4, epoch_rng(0, 0))
+    assert len(order) == 4 and len(set(order.tolist())) == 4
+    assert order.tolist() == epoch_order(10, 4, epoch_rng(0, 0)).tolist()
+    assert sorted(epoch_order(10, 0, epoch_rng(0, 1)).tolist()) == list(range(10))
+
+
+def test_subset_training_and_train_score_subset(features, tmp_path):
+    train = tiny_train_params(tmp_path, features, train_score_clips_per_class=1)
+    out = train_model(TINY_CLS, train, tiny_model_params(epochs=1, clips_per_epoch=6))
+    assert out.history[0].clips_per_s > 0
+    train_scores = pd.read_csv(out.model_dir / "train_scores.csv")
+    assert len(train_scores) == 4  # one per (type, ID)
