@@ -28,7 +28,6 @@ the paper reports it, rounded), ``params_frontend``, ``flops`` = ``flops_fronten
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -46,7 +45,7 @@ from torch import nn
 
 from benchmark.architectures import create_model, get_spec, list_models
 from benchmark.architectures.registry import ModelSpec
-from benchmark.config import ConfigError, load_section
+from benchmark.config import ConfigError, stage_params
 
 log = logging.getLogger(__name__)
 
@@ -279,14 +278,8 @@ def run(params: ComplexityParams) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--params", default="params.yaml", help="params file (default: %(default)s)"
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("fvcore").setLevel(logging.ERROR)  # per-op skip notes; listed in the report
-    params = load_section("complexity", ComplexityParams, args.params)
+    params = stage_params("complexity", ComplexityParams, __doc__.splitlines()[0], argv)
     payload = run(params)
     log.info("wrote %s and %s (%d models)", params.out_json, params.out_md,
              len(payload["models"]))

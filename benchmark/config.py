@@ -8,7 +8,9 @@ path (``data.synthetic.ids_per_type``) and the type that was expected.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import logging
 import types
 import typing
 from pathlib import Path
@@ -47,6 +49,18 @@ def load_section(section: str, cls: type[T], path: str | Path = PARAMS_FILE) -> 
             raise ConfigError(f"{path}: missing section '{'.'.join(walked)}'")
         node = node[key]
     return from_dict(cls, node, section)
+
+
+def stage_params(section: str, cls: type[T], description: str,
+                 argv: list[str] | None = None) -> T:
+    """The thin ``main()`` of a stage: parse ``--params FILE``, set up logging, load ``section``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--params", default=str(PARAMS_FILE), help="params file (default: %(default)s)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return load_section(section, cls, args.params)
 
 
 def from_dict(cls: type[T], data: Any, where: str = "params") -> T:

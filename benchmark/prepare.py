@@ -7,12 +7,11 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
 
-from benchmark.config import load_section
+from benchmark.config import stage_params
 from benchmark.data.params import DataParams
 
 log = logging.getLogger(__name__)
@@ -36,13 +35,7 @@ def prepare(params: DataParams) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--params", default="params.yaml", help="params file (default: %(default)s)"
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    params = load_section("data", DataParams, args.params)
+    params = stage_params("data", DataParams, __doc__.splitlines()[0], argv)
     start = time.perf_counter()
     index = prepare(params)
     log.info("%s data ready: %s (%.1f s)", params.source, index, time.perf_counter() - start)

@@ -17,7 +17,6 @@ that cannot be drawn becomes a placeholder image saying why (so DVC always finds
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.config import ConfigError, load_section
+from benchmark.config import ConfigError, stage_params
 from benchmark.data.layout import MACHINE_TYPES
 from benchmark.reporting import figures, tables
 from benchmark.reporting.results import PAPER_RESULTS, load_complexity, load_paper, load_runs
@@ -160,13 +159,7 @@ def build_report(params: ReportParams) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--params", default="params.yaml", help="params file (default: %(default)s)"
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    params = load_section("report", ReportParams, args.params)
+    params = stage_params("report", ReportParams, __doc__.splitlines()[0], argv)
     start = time.perf_counter()
     written = build_report(params)
     log.info("wrote %d files to %s (%.1f s)", len(written), params.out_dir,

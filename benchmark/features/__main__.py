@@ -6,24 +6,17 @@ Reads the ``features`` section only and writes the memory-mapped feature cache (
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 
-from benchmark.config import load_section
+from benchmark.config import stage_params
 from benchmark.features.cache import FeaturesParams, build_cache, open_cache
 
 log = logging.getLogger("benchmark.features")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--params", default="params.yaml", help="params file (default: %(default)s)"
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    params = load_section("features", FeaturesParams, args.params)
+    params = stage_params("features", FeaturesParams, __doc__.splitlines()[0], argv)
     start = time.perf_counter()
     out = build_cache(params)
     cache = open_cache(out)
