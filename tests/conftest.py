@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,18 @@ from benchmark.config import from_dict
 from benchmark.data.layout import MACHINE_TYPES
 from benchmark.data.params import DataParams
 
-REAL_CLIPS = Path(__file__).resolve().parents[2] / "shared" / "real-clips"
+# ../shared/real-clips beside the checkout, or wherever ASD_REAL_CLIPS points
+REAL_CLIPS = Path(
+    os.environ.get("ASD_REAL_CLIPS")
+    or Path(__file__).resolve().parents[2] / "shared" / "real-clips"
+)
 
 
 @pytest.fixture
 def real_clips() -> Path:
     """The shipped real DCASE / MIMII clips (skips the test when they are absent)."""
     if not (REAL_CLIPS / "dcase2020-sample").is_dir():
-        pytest.skip(f"real clips not found at {REAL_CLIPS} (clone the repo beside shared/)")
+        pytest.skip(f"real clips not found at {REAL_CLIPS} (set ASD_REAL_CLIPS)")
     return REAL_CLIPS
 
 
