@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from tiny_models import save_untrained
 
 from benchmark.config import ConfigError, load_section
 from benchmark.data.layout import MACHINE_TYPES
@@ -264,29 +264,9 @@ def _write_cache(folder: Path) -> None:
     (folder / "meta.json").write_text(json.dumps(meta))
 
 
-def _save_untrained(model_dir: Path, name: str) -> None:
-    """``final.pt`` per the contract with an untrained registered model."""
-    import benchmark.architectures  # noqa: F401  (registers the models)
-    from benchmark.architectures.registry import create_model, get_spec
-    from benchmark.training.checkpoint import save_atomic
-
-    torch.manual_seed(0)
-    kwargs = {"num_classes": len(CLASSES)}
-    spec = get_spec(name)
-    save_atomic(
-        {
-            "arch": name, "model_kwargs": kwargs, "classes": [list(c) for c in CLASSES],
-            "state_dict": create_model(name, **kwargs).state_dict(),
-            "objective": spec.objective, "input_kind": spec.input_kind, "epoch": 0,
-            "params": {}, "train_score_stats": {},
-        },
-        model_dir / "final.pt",
-    )
-
-
 def test_report_draws_attention_figures_of_the_proposed_model(reports: Path) -> None:
     _write_cache(reports.parent / "features")
-    _save_untrained(reports.parent / "models" / "proposed", "proposed")
+    save_untrained(reports.parent / "models" / "proposed", CLASSES)
     written = build_report(_params(reports))
     folder = reports / "figures"
     for name in ("features.png", "attention.png", "attention_stats.png", "roc.png"):

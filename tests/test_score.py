@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from tiny_models import save_untrained
 
 from benchmark.__main__ import main
 from benchmark.score import (
@@ -27,24 +27,9 @@ REAL_CLASSES = [
 ]
 
 
-def _save_untrained(model_dir: Path, classes: list[tuple[str, str]], name: str = "proposed"):
-    """``final.pt`` per the contract with an untrained registered model + train_scores.csv."""
-    import benchmark.architectures  # noqa: F401  (registers the models)
-    from benchmark.architectures.registry import create_model, get_spec
-    from benchmark.training.checkpoint import save_atomic
-
-    torch.manual_seed(0)
-    kwargs = {"num_classes": len(classes)}
-    spec = get_spec(name)
-    save_atomic(
-        {
-            "arch": name, "model_kwargs": kwargs, "classes": [list(c) for c in classes],
-            "state_dict": create_model(name, **kwargs).state_dict(),
-            "objective": spec.objective, "input_kind": spec.input_kind, "epoch": 0,
-            "params": {}, "train_score_stats": {},
-        },
-        model_dir / "final.pt",
-    )
+def _save_untrained(model_dir: Path, classes: list[tuple[str, str]]) -> None:
+    """An untrained ``proposed`` final.pt + train_scores.csv."""
+    save_untrained(model_dir, classes)
     rows = [
         (f"{t}/train/normal_{i}_{k:08d}.wav", t, i, "normal", float(k))
         for t, i in classes for k in range(11)

@@ -143,3 +143,23 @@ def tiny_model_params(**overrides: Any) -> ModelParams:
 
 def as_yaml_dict(params: Any) -> dict[str, Any]:
     return asdict(params)
+
+
+def save_untrained(model_dir: Path, classes: list[tuple[str, str]], name: str = "proposed") -> None:
+    """``model_dir/final.pt`` per the checkpoint contract, with an untrained registered model."""
+    import benchmark.architectures  # noqa: F401  (registers the models)
+    from benchmark.architectures.registry import create_model, get_spec
+    from benchmark.training.checkpoint import save_atomic
+
+    torch.manual_seed(0)
+    kwargs = {"num_classes": len(classes)}
+    spec = get_spec(name)
+    save_atomic(
+        {
+            "arch": name, "model_kwargs": kwargs, "classes": [list(c) for c in classes],
+            "state_dict": create_model(name, **kwargs).state_dict(),
+            "objective": spec.objective, "input_kind": spec.input_kind, "epoch": 0,
+            "params": {}, "train_score_stats": {},
+        },
+        model_dir / "final.pt",
+    )

@@ -95,6 +95,16 @@ def _check_finite(loss: torch.Tensor, name: str, epoch: int, step: int) -> None:
         )
 
 
+def _optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, name: str, epoch: int,
+              step: int) -> float:
+    """Check ``loss`` is finite, back-propagate it, take one optimiser step; its value."""
+    _check_finite(loss, name, epoch, step)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def classification_epoch(model: nn.Module, opt: torch.optim.Optimizer, cache: FeatureCache,
                          data: TrainData, params: ModelParams, rng: np.random.Generator,
                          device: torch.device, name: str, epoch: int) -> float:
@@ -108,11 +118,7 @@ def classification_epoch(model: nn.Module, opt: torch.optim.Optimizer, cache: Fe
         target = torch.from_numpy(data.labels[batch]).long().to(device)  # (B,)
         mixed = mixup(wave, target, params.mixup_alpha, rng)
         loss = arcmix_loss(model, model(mixed.inputs), mixed.y_a, mixed.y_b, mixed.lam)
-        _check_finite(loss, name, epoch, step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        total += loss.item() * len(batch)
+        total += _optimise(opt, loss, name, epoch, step) * len(batch)
         count += len(batch)
     return total / max(count, 1)
 
@@ -135,11 +141,7 @@ def reconstruction_epoch(model: nn.Module, opt: torch.optim.Optimizer, cache: Fe
             step += 1
             x = vectors[torch.from_numpy(batch).to(device)]
             loss = reconstruction_loss(model, x)
-            _check_finite(loss, name, epoch, step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(batch)
+            total += _optimise(opt, loss, name, epoch, step) * len(batch)
             count += len(batch)
     return total / max(count, 1)
 
