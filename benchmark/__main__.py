@@ -7,6 +7,10 @@ Commands:
   machine_type, machine_id, score, threshold, decision) on stdout or ``--out``. A file that
   cannot be scored is an ``error:`` line on stderr naming it; the others are still scored and
   the exit code is 1.
+- ``leaderboard``: every finished run of the MLflow store ranked by mean AUC, per data source,
+  training recipe and epochs, with the seeds and run ids behind each figure, as markdown on
+  stdout or ``--out`` (see :mod:`benchmark.reporting.runs`). An unreadable store or a missing
+  experiment is an ``error:`` line naming it, exit code 1.
 
 The pipeline stages have their own modules (``python -m benchmark.prepare``, ``.features``,
 ``.train``, ``.complexity``, ``.report``).
@@ -16,12 +20,37 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
 from benchmark.data.layout import SAMPLE_RATE
 
 log = logging.getLogger("benchmark")
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite float (``nan`` and ``inf`` are refused)."""
+    value = float(text)  # ValueError: argparse's "invalid finite_float value"
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int > 0."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def output_file(text: str) -> Path:
+    """argparse type: a file path that is not an existing folder."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a folder; give a CSV file name")
+    return path
 
 
 def _score_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +65,7 @@ def _score_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, help="trained model name (models/NAME)")
     parser.add_argument("--models-dir", default="models", help="default: %(default)s")
     parser.add_argument(
-        "--percentile", type=float, default=90.0,
+        "--percentile", type=finite_float, default=90.0,
         help="threshold = this percentile of the training scores (default: %(default)s)",
     )
     parser.add_argument(
@@ -45,18 +74,26 @@ def _score_parser(sub: argparse._SubParsersAction) -> None:
         "all clips (default: %(default)s)",
     )
     parser.add_argument(
-        "--threshold", type=float, default=None,
+        "--threshold", type=finite_float, default=None,
         help="a fixed threshold for every clip instead of the percentile",
     )
     parser.add_argument("--machine-type", default=None, help="machine type of every file")
     parser.add_argument("--machine-id", default=None, help="machine ID of every file (id_00)")
-    parser.add_argument("--out", type=Path, default=None, help="CSV file (default: stdout)")
-    parser.add_argument("--batch-size", type=int, default=16, help="default: %(default)s")
-    parser.add_argument("--device", default="cpu", help="default: %(default)s")
-    parser.add_argument("--sample-rate", type=int, default=SAMPLE_RATE, help="default: %(default)s")
     parser.add_argument(
-        "--clip-samples", type=int, default=None,
-        help="samples per clip after crop/pad (default: the model's input length)",
+        "--out", type=output_file, default=None, help="CSV file (default: stdout)"
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=16, help="default: %(default)s"
+    )
+    parser.add_argument("--device", default="cpu", help="default: %(default)s")
+    parser.add_argument(
+        "--sample-rate", type=positive_int, default=None,
+        help=f"Hz (default: the model's training rate, else {SAMPLE_RATE})",
+    )
+    parser.add_argument(
+        "--clip-samples", type=positive_int, default=None,
+        help="samples per clip after crop/pad (default: the model's training length, else its "
+        "input length)",
     )
     parser.set_defaults(run=run_score)
 
@@ -104,12 +141,80 @@ def run_score(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _leaderboard_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "leaderboard",
+        help="rank every MLflow run per data source, recipe and epochs",
+        description="A markdown leaderboard over every finished run of the MLflow experiment: "
+        "models ranked by mean AUC within each (data source, training recipe, epochs) group, "
+        "with the seeds and run ids behind each figure.",
+    )
+    parser.add_argument(
+        "--params", default="params.yaml",
+        help="params file for train.mlflow_tracking_uri / mlflow_experiment (default: "
+        "%(default)s)",
+    )
+    parser.add_argument(
+        "--tracking-uri", default=None,
+        help="MLflow store, used as given (default: MLFLOW_TRACKING_URI, else "
+        "train.mlflow_tracking_uri resolved against the repository root)",
+    )
+    parser.add_argument(
+        "--experiment", default=None, help="default: train.mlflow_experiment of --params"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None,
+        help="markdown file, written atomically (default: stdout), e.g. "
+        "reports/runs_leaderboard.md",
+    )
+    parser.set_defaults(run=run_leaderboard)
+
+
+def _store_settings(args: argparse.Namespace) -> tuple[str, str]:
+    """(tracking URI, experiment): the command line's, else from the params file."""
+    from benchmark.config import read_params
+    from benchmark.training.tracking import tracking_uri
+
+    if args.tracking_uri is not None and args.experiment is not None:
+        return args.tracking_uri, args.experiment
+    train = read_params(args.params).get("train") or {}
+    default_uri = train.get("mlflow_tracking_uri") or "sqlite:///mlflow.db"
+    uri = args.tracking_uri if args.tracking_uri is not None else tracking_uri(default_uri)
+    experiment = args.experiment or train.get("mlflow_experiment") or "asd-benchmark"
+    return uri, str(experiment)
+
+
+def run_leaderboard(args: argparse.Namespace) -> int:
+    """``leaderboard`` command; returns the exit code."""
+    from benchmark.config import ConfigError
+    from benchmark.io import write_text_atomic
+    from benchmark.reporting.runs import StoreError, collect_runs, leaderboard_markdown
+
+    if args.out is not None and args.out.is_dir():
+        print(f"error: {args.out} is a folder; give a markdown file name", file=sys.stderr)
+        return 2
+    try:
+        uri, experiment = _store_settings(args)
+        frame = collect_runs(uri, experiment)
+    except (ConfigError, StoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    text = leaderboard_markdown(frame)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        write_text_atomic(args.out, text)
+        log.info("leaderboard of %d runs written to %s", len(frame), args.out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmark", description=__doc__.splitlines()[0]
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _score_parser(sub)
+    _leaderboard_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     return args.run(args)

@@ -3,7 +3,10 @@
 Each pipeline stage reads one section of ``params.yaml`` into a dataclass it
 defines next to its code. Dataclasses here carry *no* defaults: a value that is
 missing, unknown or of the wrong type is a :class:`ConfigError` naming the key
-path (``data.synthetic.ids_per_type``) and the type that was expected.
+path (``data.synthetic.ids_per_type``) and the type that was expected. Numbers must be finite
+(``.nan``, ``.inf`` are errors), a key given twice in one mapping is an error naming the file and
+line (plain YAML keeps the last silently), and keys listed in :data:`MUST_EQUAL` that exist in
+two sections must agree.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import types
 import typing
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -22,21 +27,62 @@ T = TypeVar("T")
 
 PARAMS_FILE = Path("params.yaml")
 
+MUST_EQUAL: tuple[tuple[str, str], ...] = (
+    ("features.sample_rate", "data.sample_rate"),
+    ("features.clip_samples", "data.clip_samples"),
+)
+"""(key, must-equal key) pairs of dotted keys, checked by :func:`read_params` when both exist."""
+
 
 class ConfigError(ValueError):
     """A bad, missing or unknown key in ``params.yaml``."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (at any depth)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *anchor`` keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):  # the base class reports it
+                continue
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                raise ConfigError(
+                    f"{key_node.start_mark.name}: duplicate key {key!r} at line {line} "
+                    f"(first given at line {first_line[key]})"
+                )
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
-    """Read the whole params file as a plain mapping."""
+    """Read the whole params file as a plain mapping (checked against :data:`MUST_EQUAL`)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"params file not found: {path}")
     with path.open() as handle:
-        data = yaml.safe_load(handle) or {}
+        try:
+            data = yaml.load(handle, Loader=_UniqueKeyLoader) or {}  # a SafeLoader
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML ({error})") from error
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    check_equal_keys(data, path)
     return data
+
+
+def check_equal_keys(data: dict[str, Any], where: str | Path = "params") -> None:
+    """Raise :class:`ConfigError` when a :data:`MUST_EQUAL` pair exists in ``data`` and differs."""
+    flat = flatten(data)
+    for key, other in MUST_EQUAL:
+        if key in flat and other in flat and flat[key] != flat[other]:
+            raise ConfigError(
+                f"{where}: '{key}' ({flat[key]!r}) must equal '{other}' ({flat[other]!r})"
+            )
 
 
 def load_section(section: str, cls: type[T], path: str | Path = PARAMS_FILE) -> T:
@@ -134,6 +180,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"'{key}' must be float, got {_describe(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"'{key}' must be a finite float, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):

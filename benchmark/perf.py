@@ -328,7 +328,7 @@ def our_feature_path(index_csv: Path, out_dir: Path, *, workers: int, sample_rat
                             clip_samples=clip_samples, chunk_clips=chunk_clips, workers=workers,
                             logmel_dtype="float16")
     start = time.perf_counter()
-    build_cache(params)
+    build_cache(params, for_scoring=False)
     return time.perf_counter() - start
 
 

@@ -3,13 +3,20 @@
 ``python -m benchmark.report [--params params.yaml]`` reads the ``report`` section only and
 writes into ``report.out_dir`` (``reports/``):
 
+- ``uncertainty.json``: 95 % bootstrap intervals of every model's mean AUC / pAUC and a paired
+  bootstrap test of each model against ``report.reference_model``, from ``models/NAME/scores.csv``
+  (:func:`benchmark.reporting.results.compute_uncertainty`). Git-tracked, like the tables: the
+  tables are built from it and from the other git-tracked inputs only (:func:`render_tables`), so
+  a checkout without ``models/`` (DVC-tracked) regenerates the committed tables byte for byte;
 - ``table1.md`` ... ``table4.md``: the paper's Tables 1-4, the reported figures
   (``benchmark/reporting/paper_results.yaml``) beside ours (``reports/metrics/*.json``,
-  ``reports/complexity.json``);
-- ``leaderboard.md``: every run of ours ranked by mean AUC, with its data source and epochs;
+  ``reports/complexity.json``, ``reports/uncertainty.json``);
+- ``leaderboard.md``: our runs ranked by mean AUC per data source, with intervals, the paired
+  test, data source, epochs and seeds;
 - ``figures/features.png``, ``attention.png``, ``attention_stats.png`` (paper Figures 2-4, from
   the trained ``report.figure_model`` and the feature cache's test clips) and ``roc.png`` (ROC
-  curves per machine type from ``reports/roc/*.csv``).
+  curves per machine type from ``reports/roc/*.csv``); every title names the data source, the
+  epochs and the seed(s).
 
 Nothing here crashes on a model that was not trained: tables show "–" with a note, a figure
 that cannot be drawn becomes a placeholder image saying why (so DVC always finds its outputs).
@@ -22,17 +29,32 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from benchmark.config import ConfigError, stage_params
 from benchmark.data.layout import MACHINE_TYPES
 from benchmark.reporting import figures, tables
-from benchmark.reporting.results import PAPER_RESULTS, load_complexity, load_paper, load_runs
+from benchmark.reporting.results import (
+    PAPER_RESULTS,
+    ModelRuns,
+    compute_uncertainty,
+    load_complexity,
+    load_paper,
+    load_runs,
+    load_uncertainty,
+    write_uncertainty,
+)
+
+if TYPE_CHECKING:
+    from benchmark.training.checkpoint import TrainedModel
 
 log = logging.getLogger(__name__)
 
 MODEL_FIGURES = ("features.png", "attention.png", "attention_stats.png")
+UNCERTAINTY_FILE = "uncertainty.json"  # in out_dir, next to the tables built from it
+TABLE_FILES = ("table1.md", "table2.md", "table3.md", "table4.md", "leaderboard.md")
 
 
 @dataclass
@@ -42,7 +64,7 @@ class ReportParams:
     metrics_dir: str  # reports/metrics: one NAME.json per trained model (train stage)
     complexity: str  # reports/complexity.json (complexity stage)
     roc_dir: str  # reports/roc: one NAME.csv per trained model (train stage)
-    models_dir: str  # models: models/NAME/final.pt
+    models_dir: str  # models: models/NAME/final.pt (figures), models/NAME/scores.csv (CIs)
     features_dir: str  # the feature cache (test clips of the figures)
     out_dir: str  # where the tables, the leaderboard and figures/ go
     table_models: list[str]  # our rows of Tables 1 and 2, in this order
@@ -51,8 +73,16 @@ class ReportParams:
     figure_clips: int  # test clips averaged in Figure 4 (bounds the time on CPU)
     batch_size: int  # clips per forward pass for Figure 4
     device: str  # cpu | cuda
+    reference_model: str  # the paired test compares every model with this one (the proposed)
+    bootstrap_resamples: int  # resamples of the test clips for the 95 % intervals
+    bootstrap_seed: int  # seed of those resamples (the same for every model: paired test)
 
     def validate(self) -> None:
+        if self.bootstrap_resamples < 100:
+            raise ConfigError(
+                f"'report.bootstrap_resamples' must be >= 100 for a 95 % interval, "
+                f"got {self.bootstrap_resamples}"
+            )
         if self.figure_clips < 1:
             raise ConfigError(f"'report.figure_clips' must be >= 1, got {self.figure_clips}")
         if self.batch_size < 1:
@@ -64,22 +94,50 @@ class ReportParams:
             )
 
 
-def write_tables(params: ReportParams, paper_path: str | Path = PAPER_RESULTS) -> list[Path]:
-    """Tables 1-4 and the leaderboard; returns the files written."""
+def render_tables(
+    metrics_dir: str | Path,
+    complexity_path: str | Path,
+    uncertainty_path: str | Path,
+    table_models: list[str],
+    paper_path: str | Path = PAPER_RESULTS,
+) -> dict[str, str]:
+    """Tables 1-4 and the leaderboard (file name -> markdown) from git-tracked files only."""
     paper = load_paper(paper_path)
-    runs = load_runs(params.metrics_dir)
-    complexity = load_complexity(params.complexity)
-    log.info("tables from %d runs: %s", len(runs), ", ".join(sorted(runs)) or "none")
-    documents = {
-        "table1.md": tables.table1(paper, runs, params.table_models),
-        "table2.md": tables.table2(paper, runs, complexity, params.table_models),
-        "table3.md": tables.table3(paper, runs, complexity),
-        "table4.md": tables.table4(paper, runs, complexity),
-        "leaderboard.md": tables.leaderboard(runs),
+    runs = load_runs(metrics_dir)
+    complexity = load_complexity(complexity_path)
+    uncertainty = load_uncertainty(uncertainty_path)
+    log.info("tables from %d models: %s", len(runs), ", ".join(sorted(runs)) or "none")
+    return {
+        "table1.md": tables.table1(paper, runs, table_models),
+        "table2.md": tables.table2(paper, runs, complexity, table_models, uncertainty),
+        "table3.md": tables.table3(paper, runs, complexity, uncertainty),
+        "table4.md": tables.table4(paper, runs, complexity, uncertainty),
+        "leaderboard.md": tables.leaderboard(runs, uncertainty),
     }
+
+
+def write_uncertainty_file(params: ReportParams) -> Path:
+    """``out_dir/uncertainty.json`` from the runs' ``models/NAME/scores.csv``."""
+    start = time.perf_counter()
+    document = compute_uncertainty(
+        load_runs(params.metrics_dir),
+        params.models_dir,
+        params.reference_model,
+        params.bootstrap_resamples,
+        params.bootstrap_seed,
+    )
+    path = write_uncertainty(document, Path(params.out_dir) / UNCERTAINTY_FILE)
+    log.info("bootstrap of %d models, %d resamples: %.1f s", len(document["models"]),
+             params.bootstrap_resamples, time.perf_counter() - start)
+    return path
+
+
+def write_tables(params: ReportParams, paper_path: str | Path = PAPER_RESULTS) -> list[Path]:
+    """``uncertainty.json``, Tables 1-4 and the leaderboard; returns the files written."""
+    written = [write_uncertainty_file(params)]
+    documents = render_tables(params.metrics_dir, params.complexity, written[0],
+                              params.table_models, paper_path)
     out = Path(params.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
     for name, text in documents.items():
         (out / name).write_text(text)
         written.append(out / name)
@@ -89,14 +147,15 @@ def write_tables(params: ReportParams, paper_path: str | Path = PAPER_RESULTS) -
 def write_figures(params: ReportParams) -> list[Path]:
     """ROC curves and Figures 2-4 (placeholders saying why where one cannot be drawn)."""
     folder = Path(params.out_dir) / "figures"
+    runs = load_runs(params.metrics_dir)
     curves = figures.read_roc_dir(params.roc_dir)
     if curves:
-        written = [figures.plot_roc(curves, folder / "roc.png")]
+        written = [figures.plot_roc(curves, folder / "roc.png", runs)]
     else:
         reason = f"no ROC data in {params.roc_dir} (train a model first)"
         written = [figures.plot_placeholder("ROC curves", reason, folder / "roc.png")]
     try:
-        written += _model_figures(params, folder)
+        written += _model_figures(params, folder, runs.get(params.figure_model))
     except _Unavailable as why:
         log.warning("figures 2-4 not drawn: %s", why)
         for name in MODEL_FIGURES:
@@ -108,7 +167,7 @@ class _Unavailable(Exception):
     """Why Figures 2-4 cannot be drawn (model not trained, no feature cache, no attention)."""
 
 
-def _model_figures(params: ReportParams, folder: Path) -> list[Path]:
+def _model_figures(params: ReportParams, folder: Path, runs: ModelRuns | None) -> list[Path]:
     from benchmark.features.cache import open_cache
     from benchmark.training.checkpoint import load_trained
 
@@ -128,7 +187,7 @@ def _model_figures(params: ReportParams, folder: Path) -> list[Path]:
     preferred = anomalous[anomalous["machine_type"] == params.figure_machine_type]
     first = (preferred if not preferred.empty else anomalous).iloc[0]
     clip = cache.waves(np.array([first["row"]]))[0].to(params.device)  # (L,)
-    title = f"{Path(first['path']).name} ({first['machine_type']} {first['machine_id']}, anomaly)"
+    title = f"{Path(first['path']).name}: {first['machine_type']} {first['machine_id']}, anomaly"
     rows = spread(test["row"].to_numpy(), params.figure_clips)
 
     def batches() -> Iterator:
@@ -136,13 +195,23 @@ def _model_figures(params: ReportParams, folder: Path) -> list[Path]:
             yield cache.waves(rows[start : start + params.batch_size]).to(params.device)
 
     written = figures.attention_figures(
-        trained.model, clip, title, batches(), folder, params.figure_model
+        trained.model, clip, title, batches(), folder, params.figure_model,
+        _provenance(trained, runs),
     )
     for name in MODEL_FIGURES:  # a model without attention gets Figure 2 only
         if folder / name not in written:
             reason = f"{params.figure_model} returned no attention map"
             written.append(figures.plot_placeholder(name, reason, folder / name))
     return written
+
+
+def _provenance(trained: TrainedModel, runs: ModelRuns | None) -> str:
+    """``synthetic data, 2 epochs, seed 0`` of the figure model: its metrics JSON(s), else what
+    the checkpoint says (the seed is not in it then)."""
+    if runs is not None:
+        return runs.description
+    source = trained.data.get("data_source", "unknown")
+    return f"{source} data, {trained.epoch} epochs, seed unknown (no metrics JSON)"
 
 
 def spread(rows: np.ndarray, count: int) -> np.ndarray:

@@ -8,12 +8,17 @@ anomalous) and the decision compares it with a threshold taken from the distribu
 model's scores on its own (normal) training clips, ``models/NAME/train_scores.csv``: by default
 the 90th percentile of the clip's (type, ID), or of its machine type, or of all training clips.
 
+Clips are read at the sample rate and length the model was trained with (``data`` of
+``final.pt``; 16 kHz and :func:`default_clip_samples` for older checkpoints), and scoring with a
+model trained on synthetic data logs a warning.
+
 A file that cannot be scored (name does not parse, (type, ID) unknown to the model, unreadable
 audio) becomes a :class:`ClipError` naming it; the other files are still scored.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +35,8 @@ Scope = Literal["id", "type", "all"]
 SCOPES: tuple[str, ...] = ("id", "type", "all")
 TRAIN_SCORES = "train_scores.csv"
 OUTPUT_COLUMNS = ["path", "machine_type", "machine_id", "score", "threshold", "decision"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -181,19 +188,24 @@ def score_files(
     thresholds: Thresholds,
     *,
     machine: tuple[str, str] | None = None,
-    sample_rate: int = SAMPLE_RATE,
+    sample_rate: int | None = None,
     clip_samples: int | None = None,
     batch_size: int = 16,
     device: str = "cpu",
 ) -> tuple[pd.DataFrame, list[ClipError]]:
     """Score ``files`` with a :class:`~benchmark.training.checkpoint.TrainedModel`.
 
+    ``sample_rate`` and ``clip_samples`` default to the model's (see :func:`input_format`).
     Returns one row per scored file (``OUTPUT_COLUMNS``, input order) and the files that failed.
     """
     from benchmark.evaluation.scores import anomaly_scores
 
-    if clip_samples is None:
-        clip_samples = default_clip_samples(trained.spec)
+    sample_rate, clip_samples = input_format(trained, sample_rate, clip_samples)
+    if trained.data.get("data_source") == "synthetic":
+        log.warning(
+            "model %s was trained on synthetic data: its scores say nothing about real machines",
+            trained.name,
+        )
     errors: list[ClipError] = []
     rows: list[dict[str, object]] = []
     for batch in _loaded_batches(trained, files, machine, sample_rate, clip_samples, batch_size,
@@ -244,6 +256,25 @@ def _loaded_batches(
             batch = []
     if batch:
         yield batch
+
+
+def input_format(
+    trained, sample_rate: int | None = None, clip_samples: int | None = None
+) -> tuple[int, int]:
+    """``(sample_rate, clip_samples)`` to score with: as given, else those the model was trained
+    with (``trained.data``), else 16 kHz and :func:`default_clip_samples` (older checkpoints)."""
+    data = trained.data
+    if sample_rate is None:
+        sample_rate = int(data.get("sample_rate", SAMPLE_RATE))
+    if clip_samples is None:
+        clip_samples = int(data.get("clip_samples", default_clip_samples(trained.spec)))
+    trained_with = (data.get("sample_rate", sample_rate), data.get("clip_samples", clip_samples))
+    if (sample_rate, clip_samples) != trained_with:
+        log.warning(
+            "model %s was trained on %s samples at %s Hz, scoring %d samples at %d Hz",
+            trained.name, trained_with[1], trained_with[0], clip_samples, sample_rate,
+        )
+    return sample_rate, clip_samples
 
 
 def default_clip_samples(spec) -> int:

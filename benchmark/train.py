@@ -11,9 +11,7 @@ writes ``models/NAME/{final.pt,scores.csv,train_scores.csv,roc.png}``,
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,10 +26,11 @@ from benchmark.config import ConfigError, flatten, load_section
 from benchmark.evaluation.metrics import roc_table, summarise
 from benchmark.evaluation.scores import anomaly_scores
 from benchmark.features.cache import FeatureCache, open_cache
+from benchmark.io import atomic_path, write_json_atomic
 from benchmark.training.checkpoint import FINAL, save_atomic
 from benchmark.training.loop import EpochHook, EpochResult, TrainData, fit, resume_state
 from benchmark.training.params import ModelParams, TrainParams
-from benchmark.training.tracking import Tracker, git_commit
+from benchmark.training.tracking import Tracker, dvc_tags, git_commit
 
 log = logging.getLogger("benchmark.train")
 
@@ -92,10 +91,10 @@ def train_model(name: str, train: TrainParams, params: ModelParams,
         params=flatten({"model": params.to_dict(), "train": asdict(train), "arch": name,
                         "num_classes": len(cache.classes), "num_train_clips": len(data.rows),
                         "data_source": cache.data_source}),
-        tags={"model": name, "dvc_stage": f"train@{name}",
-              "DVC_EXP_NAME": os.environ.get("DVC_EXP_NAME", ""), "git_commit": git_commit(),
-              "data_source": cache.data_source, "seed": str(train.seed)},
-        resume_run_id=resume_state(model_dir, "mlflow_run_id"),
+        tags={"model": name, "dvc_stage": f"train@{name}", **dvc_tags(),
+              "git_commit": git_commit(), "data_source": cache.data_source,
+              "data_fingerprint": cache.fingerprint, "seed": str(train.seed)},
+        resume_run_id=resume_state(model_dir, "mlflow_run_id", identity),
     )
 
     def hook(result: EpochResult) -> None:
@@ -135,12 +134,12 @@ def score_split(model: nn.Module, spec, cache: FeatureCache, split: str, batch_s
     if per_class > 0:
         rows = rows.groupby(["machine_type", "machine_id"], sort=False).head(per_class)
         rows = rows.reset_index(drop=True)
-    if spec.objective == "classification":
-        unknown = rows["class_index"] < 0
-        if unknown.any():
-            log.warning("%s: %d %s clips of machine IDs without training data are not scored",
-                        spec.name, int(unknown.sum()), split)
-            rows = rows[~unknown].reset_index(drop=True)
+    unknown = rows["class_index"] < 0
+    if unknown.any():  # features' coverage check prevents this: every model scores every clip
+        pairs = sorted(set(zip(rows["machine_type"][unknown], rows["machine_id"][unknown],
+                               strict=True)))
+        raise ValueError(f"{cache.root}: {split} clips of machine IDs without training data: "
+                         + ", ".join(f"{t}/{i}" for t, i in pairs))
     model.eval()
     scores = np.empty(len(rows), dtype=np.float64)
     for start in range(0, len(rows), batch_size):
@@ -184,6 +183,8 @@ def _evaluate(name: str, model: nn.Module, spec, cache: FeatureCache, train: Tra
         "input_kind": spec.input_kind, "epoch": params.epochs,
         "params": {"model": params.to_dict(), "seed": train.seed},
         "train_score_stats": score_stats(train_scores),
+        "data": {"sample_rate": cache.sample_rate, "clip_samples": int(cache.meta["clip_samples"]),
+                 "data_source": cache.data_source, "fingerprint": cache.fingerprint},
     }, model_dir / FINAL)
     _write_csv(train_scores, model_dir / "train_scores.csv")
     _write_csv(test_scores, model_dir / "scores.csv")
@@ -192,8 +193,9 @@ def _evaluate(name: str, model: nn.Module, spec, cache: FeatureCache, train: Tra
                         num_train_clips=int(len(cache.split("train"))))
     reports = Path(train.reports_dir)
     metrics_path = reports / "metrics" / f"{name}.json"
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    per_id = metrics.pop("per_id")  # detail: not a DVC metric (keeps `dvc exp show` readable)
+    write_json_atomic(metrics_path, metrics)
+    write_json_atomic(reports / "per_id" / f"{name}.json", {"model": name, "per_id": per_id})
     roc = roc_table(test_scores)
     roc_path = _write_csv(roc, reports / "roc" / f"{name}.csv")
     _plot_roc(roc, metrics, model_dir / "roc.png")
@@ -202,10 +204,8 @@ def _evaluate(name: str, model: nn.Module, spec, cache: FeatureCache, train: Tra
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
     return path
 
 
@@ -225,7 +225,8 @@ def _plot_roc(roc: pd.DataFrame, metrics: dict[str, Any], path: Path) -> None:
            title=f"{metrics['model']}: mean AUC {metrics['mean']['auc']:.3f}")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
 
 

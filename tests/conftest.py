@@ -76,3 +76,9 @@ def data_params(tmp_path: Path):
         return from_dict(DataParams, _merge(base, overrides), "data")
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _repo_root_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow stores and artifacts of a test resolve into its own folder, never the checkout."""
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import gzip
 import hashlib
 import io
+import os
 import shutil
 import stat
 import tarfile
 import threading
+import time
 import zipfile
 from collections import namedtuple
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,8 +24,16 @@ import soundfile as sf
 
 from benchmark.data import download as dl
 from benchmark.data.archive import ArchiveError, DiskSpaceError, safe_extract
-from benchmark.data.download import DownloadError, download, prepare_dcase2020, read_ground_truth
+from benchmark.data.download import (
+    DownloadError,
+    download,
+    fetch_ground_truth,
+    new_session,
+    prepare_dcase2020,
+    read_ground_truth,
+)
 from benchmark.data.index import read_index
+from benchmark.data.layout import LayoutError
 
 RECORDS = {"dev": "3678171", "additional": "3727685", "eval": "3841772"}
 
@@ -32,6 +44,7 @@ class FileServer:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.plans: dict[str, list[str]] = {}
+        self.encodings: dict[str, str] = {}  # url path -> Content-Encoding header sent
         self.requests: list[tuple[str, str, str | None]] = []
         server = self
 
@@ -62,13 +75,18 @@ class FileServer:
         action = plan.pop(0) if plan and not head else "ok"
         if action == "corrupt":
             body = bytes([body[0] ^ 0xFF]) + body[1:]
+        if action == "html":  # an error page sent with status 200
+            body = b"<!DOCTYPE html>\n<html><body>Service unavailable, a,b,1</body></html>\n"
         start = 0
         if rng and action != "ignore_range":
             start = int(rng.split("=")[1].split("-")[0])
         handler.send_response(206 if start else 200)
         if start:
             handler.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        handler.send_header("Content-Length", str(len(body) - start))
+        if action != "no_length":  # without it the body ends when the connection closes
+            handler.send_header("Content-Length", str(len(body) - start))
+        if path in self.encodings:
+            handler.send_header("Content-Encoding", self.encodings[path])
         handler.end_headers()
         if head:
             return
@@ -76,7 +94,20 @@ class FileServer:
         if action == "drop":  # half the body, then the connection closes
             payload = payload[: len(payload) // 2]
             handler.close_connection = True
+        if action == "trickle":  # 100 bytes every 0.1 s (1 KB/s) for at most 3 s, then close
+            handler.close_connection = True
+            self._trickle(handler, payload[: 30 * 100])
+            return
         handler.wfile.write(payload)
+
+    @staticmethod
+    def _trickle(handler: BaseHTTPRequestHandler, payload: bytes) -> None:
+        try:
+            for begin in range(0, len(payload), 100):
+                handler.wfile.write(payload[begin : begin + 100])
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up
 
     def gets(self, name: str) -> list[str | None]:
         return [r for m, p, r in self.requests if m == "GET" and p.endswith(name)]
@@ -336,6 +367,171 @@ def test_ground_truth_formats(tmp_path):
     per_id.write_text("fan\nid_01_00000000.wav,maybe\nid_01_00000001.wav,0\n")
     with pytest.raises(ValueError, match=":2: label must be 0 or 1"):
         read_ground_truth(per_id)
+
+
+# --------------------------------------------------------------------------- hardening
+
+DEV_FAN = "/3678171/files/dev_data_fan.zip"
+
+
+def _get(server: FileServer, dest: Path, **kwargs) -> Path:
+    """``download`` of ``dev_data_fan.zip`` with fast test settings."""
+    settings = {"md5": None, "retries": 0, "backoff_s": 0, "timeout_s": 5, **kwargs}
+    return download(server.url + DEV_FAN, dest, **settings)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("with_length", [True, False])
+def test_disk_full_names_the_file_and_leaves_no_part(server, tmp_path, with_length):
+    _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    server.plans[DEV_FAN] = [] if with_length else ["no_length"]
+    dest = tmp_path / "dl" / "dev_data_fan.zip"
+    part = dest.with_name(dest.name + ".part")
+    part.parent.mkdir()
+    part.symlink_to("/dev/full")  # every write to the .part fails with ENOSPC, like a full disk
+    with pytest.raises(DiskSpaceError, match=f"disk full while writing {part}") as info:
+        _get(server, dest, retries=2)
+    assert info.value.__cause__.errno == errno.ENOSPC
+    assert "bytes received" in str(info.value)
+    assert ("needed" in str(info.value)) == with_length  # the size, where the server says it
+    assert not os.path.lexists(part) and not dest.exists()
+    assert len(server.gets("dev_data_fan.zip")) == 1  # a full disk is not retried
+
+
+def test_free_space_is_checked_from_a_known_size(server, tmp_path, monkeypatch):
+    _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    server.plans[DEV_FAN] = ["no_length"]
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 100, 100))
+    dest = tmp_path / "dl" / "dev_data_fan.zip"
+    size = len(server.files[DEV_FAN])
+    with pytest.raises(DiskSpaceError, match="downloading dev_data_fan.zip: need"):
+        _get(server, dest, size=size)
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_a_failure_that_cannot_resume_deletes_the_part(server, tmp_path):
+    dest = tmp_path / "dl" / "gone.zip"
+    part = dest.with_name("gone.zip.part")
+    part.parent.mkdir()
+    part.write_bytes(b"left by an earlier run")
+    with pytest.raises(DownloadError, match="404"):
+        download(server.url + "/gone.zip", dest, md5=None, retries=0, backoff_s=0, timeout_s=5)
+    assert not part.exists()
+
+
+def test_gzip_content_encoding_keeps_the_bytes_sent(server, tmp_path):
+    archives = _dcase_archives("fan", "id_00", "id_01")
+    sent = gzip.compress(archives["dev_data_fan.zip"], mtime=0)  # what the server's file is
+    server.files[DEV_FAN] = sent
+    server.encodings[DEV_FAN] = "gzip"
+    server.plans[DEV_FAN] = ["drop"]  # and resume, counting raw bytes
+    dest = _get(server, tmp_path / "dev_data_fan.zip", md5=hashlib.md5(sent).hexdigest(), retries=1)
+    assert dest.read_bytes() == sent
+    first, second = server.gets("dev_data_fan.zip")
+    assert first is None and second == f"bytes={len(sent) // 2}-"
+
+
+def test_a_trickling_server_fails_in_bounded_time(server, tmp_path):
+    _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    server.plans[DEV_FAN] = ["trickle"]
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="stalled") as info:
+        _get(server, tmp_path / "dev_data_fan.zip", timeout_s=0.5)
+    assert time.monotonic() - start < 2.5
+    assert server.url + DEV_FAN in str(info.value)
+    assert "partial file kept" in str(info.value)  # a stall is resumed like a dropped connection
+
+
+def _fetch_labels(data_params, server: FileServer, machine_types: list[str]):
+    params = _params(data_params, server).dcase2020
+    return fetch_ground_truth(params, machine_types, new_session())
+
+
+def test_an_html_ground_truth_is_refused_and_not_cached(server, data_params):
+    _publish(server, {})
+    server.plans["/gt/eval_data_list.csv"] = ["html"] * 3
+    with pytest.raises(DownloadError, match="HTML page") as info:
+        _fetch_labels(data_params, server, ["fan"])
+    assert f"{server.url}/gt/eval_data_list.csv" in str(info.value)
+    downloads = Path(data_params(source="dcase2020").dcase2020.download_dir)
+    assert "eval_data_list.csv" in str(info.value) and list(downloads.iterdir()) == []
+    labels = _fetch_labels(data_params, server, ["fan"])  # the server is fixed: fetched again
+    assert labels[("fan", "id_01_00000001.wav")] == "anomaly"
+
+
+@pytest.mark.parametrize(
+    "cached",
+    [
+        GROUND_TRUTH[:100],  # cut inside a row
+        GROUND_TRUTH.split("valve")[0],  # cut before a machine type
+        "",
+        "<html><body>Too many requests</body></html>\n",
+        "pumps\nid_01_00000000.wav,0\n",  # unknown machine type
+        "fan\nid_01_00000000.wav,normal_id_01_00000000.wav,0\nid_01_00000001.wav,1\n",
+        "fan\nid_01_0000.wav,normal_id_01_0000.wav,0\n",
+        "fan\nid_01_00000000.wav,0\nid_01_00000000.wav,1\n",
+        "\x00\x01PK\x03\x04",
+    ],
+    ids=[
+        "cut_in_row",
+        "cut_before_type",
+        "empty",
+        "html",
+        "unknown_type",
+        "column_count",
+        "bad_name",
+        "contradiction",
+        "binary",
+    ],
+)
+def test_a_bad_cached_ground_truth_is_downloaded_again(server, data_params, cached):
+    _publish(server, {})
+    downloads = Path(data_params(source="dcase2020").dcase2020.download_dir)
+    downloads.mkdir(parents=True)
+    (downloads / "eval_data_list.csv").write_text(cached)
+    labels = _fetch_labels(data_params, server, ["fan", "valve"])
+    assert len(labels) == 4 and len(server.gets("eval_data_list.csv")) == 1
+    assert (downloads / "eval_data_list.csv").read_text() == GROUND_TRUTH
+
+
+def test_a_good_cached_ground_truth_is_reused(server, data_params):
+    _publish(server, {})
+    assert len(_fetch_labels(data_params, server, ["fan", "valve"])) == 4
+    assert len(_fetch_labels(data_params, server, ["fan", "valve"])) == 4
+    assert len(server.gets("eval_data_list.csv")) == 1
+
+
+@pytest.mark.parametrize(
+    ("archive", "member"),
+    [
+        ("dev_data_fan.zip", "fan/train/normal_id_0_00000001.wav"),
+        ("dev_data_fan.zip", "fan/train/broken_id_00_00000001.wav"),
+        ("dev_data_fan.zip", "fan/valid/normal_id_00_00000001.wav"),
+        ("dev_data_fan.zip", "fan/train/more/normal_id_00_00000001.wav"),
+        ("dev_data_fan.zip", "fan/readme.txt"),
+        ("dev_data_fan.zip", "pump/train/normal_id_00_00000001.wav"),
+        ("eval_data_train_fan.zip", "fan/test/normal_id_01_00000001.wav"),
+    ],
+)
+def test_bad_clip_names_install_nothing(server, data_params, archive, member):
+    archives = _dcase_archives("fan", "id_00", "id_01")
+    good = archives[archive]
+    with zipfile.ZipFile(io.BytesIO(good)) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    archives[archive] = _zip({**members, member: _wav(9)})
+    md5s = _publish(server, archives)
+    params = _params(data_params, server, additional_train=True)
+    with pytest.raises(LayoutError, match="bad member") as info:
+        prepare_dcase2020(params, md5s=md5s)
+    assert archive in str(info.value) and repr(member) in str(info.value)
+    root, downloads = Path(params.root), Path(params.dcase2020.download_dir)
+    group = "dev" if archive.startswith("dev") else "additional"
+    assert not (root / group).exists() and _leftovers(root, downloads) == []
+    junk = {"__MACOSX/fan/._x.wav": b"", "fan/train/.DS_Store": b""}  # skipped, as by the index
+    archives[archive] = _zip({**members, **junk})
+    md5s = _publish(server, archives)  # fixed on the server: the rerun installs it
+    assert len(read_index(prepare_dcase2020(params, md5s=md5s))) == 5
 
 
 # --------------------------------------------------------------------------- safe extraction

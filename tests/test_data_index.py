@@ -18,6 +18,7 @@ from benchmark.data.index import (
 )
 from benchmark.data.layout import ADDITIONAL_IDS, DEV_IDS, MACHINE_TYPES, LayoutError
 from benchmark.data.local import prepare_local
+from benchmark.data.marker import MARKER, read_marker
 
 
 def test_real_clips_are_indexed(real_clips):
@@ -90,11 +91,13 @@ def test_test_ids_without_training_data_get_minus_one(tmp_path):
 def test_write_and_read_index_round_trip(tmp_path):
     inside = _all_ids_paths(tmp_path / "raw")[:4]
     outside = [tmp_path / "elsewhere" / "fan" / "test" / "normal_id_06_00000001.wav"]
-    index = index_from_paths(inside + outside, tmp_path)
+    with pytest.raises(LayoutError, match="normal_id_06_00000001.wav: clip outside"):
+        write_index(index_from_paths(inside + outside, tmp_path), tmp_path / "raw" / "index.csv")
+    index = index_from_paths(inside, tmp_path)
     csv_path = write_index(index, tmp_path / "raw" / "index.csv")
     stored = pd.read_csv(csv_path)
     assert "fan/test/anomaly_id_00_00000000.wav" in set(stored["path"])  # relative inside
-    assert str(outside[0]) in set(stored["path"])  # absolute outside
+    assert not any(Path(p).is_absolute() for p in stored["path"])  # never absolute
     back = read_index(csv_path)
     assert list(back["path"]) == list(index["path"])
     assert back["class_index"].dtype == "int64"
@@ -109,10 +112,12 @@ def test_local_source_indexes_in_place(real_clips, data_params, tmp_path):
     source = real_clips / "dcase2020-sample"
     params = data_params(source="local", local={"path": str(source)})
     index_path = prepare_local(params)
-    assert sorted(p.name for p in Path(params.root).iterdir()) == ["index.csv"]  # nothing copied
+    names = sorted(p.name for p in Path(params.root).iterdir())
+    assert names == [MARKER, "index.csv"]  # nothing copied
+    assert read_marker(params.root)["source"] == "local"
     index = read_index(index_path)
-    assert len(index) == 12 and all(Path(p).is_relative_to(source.resolve()) for p in index["path"])
-    assert all(Path(p).is_absolute() for p in pd.read_csv(index_path)["path"])
+    assert len(index) == 12 and all(Path(p).is_relative_to(source) for p in index["path"])
+    assert not any(Path(p).is_absolute() for p in pd.read_csv(index_path)["path"])
     only_fan = prepare_local(
         data_params(source="local", local={"path": str(source)}, machine_types=["fan"])
     )

@@ -17,28 +17,54 @@ present folder is a complete one)::
     index.csv                                              (split "eval" for eval/ clips)
 
 Downloads resume (HTTP Range on a ``.part`` file), retry with exponential back-off, are checked
-against their MD5 and only then renamed into place.
+against their MD5 (the ground truth: its content, see :func:`read_ground_truth`) and only then
+renamed into place. The bytes written are the body exactly as the server sent it (no
+``Content-Encoding`` decoding: a server labelling a ``.zip`` as gzip-encoded still gives the
+archive whose MD5 Zenodo publishes). An attempt is abandoned when the connection stalls (less than
+:data:`MIN_BYTES_PER_S` per ``timeout_s`` window); a full disk ends the download at once, naming
+the file, and leaves no ``.part`` behind. Archive members are checked against the layout before
+anything is extracted.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
+import io
 import logging
 import os
+import re
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 import requests
+import urllib3
 from tqdm import tqdm
 
-from benchmark.data.archive import GB, ArchiveError, DiskSpaceError, check_free_space, safe_extract
+from benchmark.data.archive import (
+    GB,
+    ArchiveError,
+    DiskSpaceError,
+    Entry,
+    check_free_space,
+    list_entries,
+    safe_extract,
+    safe_member_path,
+)
 from benchmark.data.index import index_from_paths, scan_clips, write_index
-from benchmark.data.layout import ADDITIONAL_IDS, LayoutError
+from benchmark.data.layout import (
+    ADDITIONAL_IDS,
+    LABELS,
+    MACHINE_TYPES,
+    LayoutError,
+    parse_clip_path,
+)
 from benchmark.data.local import check_replaceable, read_marker, write_marker
 from benchmark.data.params import DataParams, Dcase2020Params
 
@@ -80,6 +106,19 @@ _CHUNK = 1 << 20  # bytes read at a time when hashing
 _NET_CHUNK = 1 << 16  # bytes per network read: a dropped connection loses at most this much
 _JUNK = ("__MACOSX", ".")  # top-level archive entries that are not data
 _EXTRACT_FACTOR = 1.05  # WAV data barely compresses: extracted size ~ archive size
+_SLOW_CHUNK = 1 << 13  # bytes per read where urllib3 has no read1 (a read waits for all of them)
+_DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+_GROUP_SPLITS: dict[str, tuple[str, ...]] = {
+    "dev": ("train", "test"),
+    "additional": ("train",),
+    "eval": ("test",),
+}
+"""Split folders each archive group may contain."""
+_GROUND_TRUTH_NAME = re.compile(r"^id_\d{2}_\d{8}\.wav$")
+
+MIN_BYTES_PER_S = 16 * 1024
+"""Slowest transfer accepted: an attempt that receives less than this per second, averaged over a
+window of ``data.dcase2020.timeout_s`` seconds, is abandoned as stalled (and retried, resuming)."""
 
 
 class DownloadError(RuntimeError):
@@ -150,20 +189,27 @@ def download(
     backoff_s: float,
     timeout_s: float,
     session: requests.Session | None = None,
+    size: int | None = None,
+    check: Callable[[Path], None] | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` via ``dest.part``, resuming, retrying and checking the MD5.
 
-    An existing ``dest`` with the right MD5 is kept. Raises :class:`DownloadError` naming the
-    file once ``retries`` retries are spent (after an MD5 mismatch: with both hashes; the bad
-    file is deleted) and :class:`DiskSpaceError` at once when the disk is too small. After
-    network errors the ``.part`` file is kept so that the next run resumes it.
+    ``size`` (bytes, e.g. from a HEAD request) checks the free space when the server sends no
+    Content-Length; ``check`` raises :class:`ValueError` for a file whose content is bad. An
+    existing ``dest`` that passes the MD5 and ``check`` is kept (otherwise downloaded again).
+    Raises :class:`DownloadError` naming the file and URL once ``retries`` retries are spent
+    (after an MD5 mismatch: with both hashes; a bad file is deleted) and :class:`DiskSpaceError`
+    at once when the disk is too small or full. After network errors (dropped or stalled
+    connections) the ``.part`` file is kept so that the next run resumes it; after any other
+    failure it is deleted.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
-        if md5 is None or md5_of(dest) == md5:
+        problem = _verify(dest, md5, check)
+        if problem is None:
             return dest
-        log.warning("%s: MD5 mismatch, downloading it again", dest)
+        log.warning("%s: %s; downloading it again", dest, problem)
         dest.unlink()
     part = dest.with_name(dest.name + ".part")
     session = session or new_session()
@@ -174,26 +220,44 @@ def download(
             log.warning("%s: %s; retry %d/%d in %.1f s", dest.name, problem, attempt, retries, wait)
             time.sleep(wait)
         try:
-            _fetch(session, url, part, timeout_s)
+            _fetch(session, url, part, timeout_s, size)
         except (_Retry, requests.RequestException) as error:
             problem = f"download failed ({error})"
             continue
-        actual = md5_of(part) if md5 else None
-        if actual != md5:
+        except Exception:
+            part.unlink(missing_ok=True)  # cannot be resumed: leave nothing behind
+            raise
+        problem = _verify(part, md5, check)
+        if problem is not None:
             part.unlink()
-            problem = f"MD5 mismatch: expected {md5}, got {actual}"
             continue
         os.replace(part, dest)
         return dest
     if part.exists():
         problem += f"; partial file kept for a later resume: {part}"
-    raise DownloadError(f"{dest.name}: {problem} after {retries + 1} attempts ({url})")
+    raise DownloadError(f"{dest}: {problem} after {retries + 1} attempts ({url})")
 
 
-def _fetch(session: requests.Session, url: str, part: Path, timeout_s: float) -> None:
+def _verify(path: Path, md5: str | None, check: Callable[[Path], None] | None) -> str | None:
+    """What is wrong with a downloaded file (MD5, then content), or None."""
+    if md5 is not None and (actual := md5_of(path)) != md5:
+        return f"MD5 mismatch: expected {md5}, got {actual}"
+    if check is not None:
+        try:
+            check(path)
+        except ValueError as error:
+            return f"bad content ({error})"
+    return None
+
+
+def _fetch(
+    session: requests.Session, url: str, part: Path, timeout_s: float, size: int | None
+) -> None:
     """One attempt: append to ``part`` from where it stops (or restart when the server says so)."""
     offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    headers = {"Accept-Encoding": "identity"}  # the file's own bytes, not compressed on the fly
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
     with session.get(url, headers=headers, stream=True, timeout=timeout_s) as response:
         if response.status_code == 416:  # nothing left at that offset: the part is bad
             part.unlink()
@@ -204,22 +268,74 @@ def _fetch(session: requests.Session, url: str, part: Path, timeout_s: float) ->
         if offset and not _resumes_at(response, offset):
             offset = 0  # the server sent the whole file: start again
         length = _int_header(response, "Content-Length")
-        if length is not None:
-            check_free_space(part.parent, length, f"downloading {part.name[:-5]}")
-        total = offset + length if length is not None else None
-        received = 0
+        expected = length if length is not None else _remaining(size, offset)
+        if expected is not None:
+            check_free_space(part.parent, expected, f"downloading {part.name[:-5]}")
+        received = _save(response, part, offset, expected, timeout_s)
+    if length is not None and received != length:
+        raise _Retry(f"connection closed after {received} of {length} bytes")
+
+
+def _remaining(size: int | None, offset: int) -> int | None:
+    return None if size is None else max(size - offset, 0)
+
+
+def _save(
+    response: requests.Response, part: Path, offset: int, expected: int | None, timeout_s: float
+) -> int:
+    """Write the raw body to ``part`` (appending after ``offset`` bytes); the bytes received.
+
+    A full disk raises :class:`DiskSpaceError` naming ``part`` and the bytes written so far.
+    """
+    received = 0
+    total = offset + expected if expected is not None else None
+    name = part.name[:-5]
+    try:
         with (
             part.open("ab" if offset else "wb") as out,
-            tqdm(
-                total=total, initial=offset, unit="B", unit_scale=True, desc=part.name[:-5]
-            ) as bar,
+            tqdm(total=total, initial=offset, unit="B", unit_scale=True, desc=name) as bar,
         ):
-            for chunk in response.iter_content(_NET_CHUNK):
+            for chunk in _raw_body(response, timeout_s):
                 out.write(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
-    if length is not None and received != length:
-        raise _Retry(f"connection closed after {received} of {length} bytes")
+    except OSError as error:
+        if error.errno not in _DISK_FULL:
+            raise
+        of = f" of {expected:,} needed" if expected is not None else ""
+        raise DiskSpaceError(
+            f"disk full while writing {part}: {received:,} bytes received{of} "
+            f"({os.strerror(error.errno)}); free some space and run again"
+        ) from error
+    return received
+
+
+def _raw_body(response: requests.Response, timeout_s: float) -> Iterator[bytes]:
+    """The body as the server sent it (no Content-Encoding decoding), chunk by chunk.
+
+    Raises :class:`_Retry` when the connection breaks or stalls: less than
+    :data:`MIN_BYTES_PER_S` arrived during a window of ``timeout_s`` seconds.
+    """
+    raw = response.raw
+    if hasattr(raw, "read1"):  # urllib3 >= 2.3: whatever has arrived, up to one chunk
+        read = partial(raw.read1, _NET_CHUNK, decode_content=False)
+    else:  # an older urllib3 waits for a full read: small ones keep the stall check timely
+        read = partial(raw.read, _SLOW_CHUNK, decode_content=False)
+    start, count = time.monotonic(), 0
+    try:
+        while chunk := read():
+            yield chunk
+            count += len(chunk)
+            elapsed = time.monotonic() - start
+            if elapsed >= timeout_s:
+                if count < MIN_BYTES_PER_S * elapsed:
+                    raise _Retry(
+                        f"stalled: {count:,} bytes in {elapsed:.1f} s, less than the minimum of "
+                        f"{MIN_BYTES_PER_S:,} bytes/s"
+                    )
+                start, count = time.monotonic(), 0
+    except urllib3.exceptions.HTTPError as error:
+        raise _Retry(f"connection broken ({error})") from error
 
 
 def _resumes_at(response: requests.Response, offset: int) -> bool:
@@ -259,47 +375,103 @@ def read_ground_truth(path: Path, machine_type: str | None = None) -> dict[tuple
 
     Reads ``eval_data_list.csv`` (a line with one cell names the machine type of the rows that
     follow; a row is ``file name, ..., 0|1``) or, with ``machine_type``, a per-ID file of
-    ``file name, 0|1`` rows.
+    ``file name, 0|1`` rows. The whole file is checked: raises :class:`ValueError` naming the file
+    (and line) for an HTML page, an unknown machine type, a malformed file name or label, rows of
+    different widths, a clip labelled twice differently or a file without labels.
     """
     labels: dict[tuple[str, str], str] = {}
     current = machine_type
-    with path.open(newline="") as handle:
-        for line, row in enumerate(csv.reader(handle), start=1):
-            cells = [c.strip() for c in row if c.strip()]
-            if not cells:
-                continue
-            if len(cells) == 1:
-                current = cells[0]
-                continue
-            flag = cells[-1]
-            if flag not in ("0", "1"):
-                if line == 1:
-                    continue  # a header row
-                raise ValueError(f"{path}:{line}: label must be 0 or 1, got {flag!r}")
-            if current is None:
-                raise ValueError(f"{path}:{line}: no machine type line before this row")
-            labels[(current, Path(cells[0]).name)] = "anomaly" if flag == "1" else "normal"
+    width = None
+    for line, cells in _csv_rows(path):
+        where = f"{path}:{line}"
+        if len(cells) == 1:
+            if cells[0] not in MACHINE_TYPES:
+                raise ValueError(f"{where}: unknown machine type {cells[0]!r}")
+            current = cells[0]
+            continue
+        flag = cells[-1]
+        if flag not in ("0", "1"):
+            if line == 1:
+                continue  # a header row
+            raise ValueError(f"{where}: label must be 0 or 1, got {flag!r}")
+        if current is None:
+            raise ValueError(f"{where}: no machine type line before this row")
+        name = Path(cells[0]).name
+        if not _GROUND_TRUTH_NAME.match(name):
+            raise ValueError(f"{where}: file name must look like id_XX_NNNNNNNN.wav, got {name!r}")
+        if width is not None and len(cells) != width:
+            raise ValueError(f"{where}: {len(cells)} columns, the rows above have {width}")
+        width = len(cells)
+        label = "anomaly" if flag == "1" else "normal"
+        if labels.setdefault((current, name), label) != label:
+            raise ValueError(f"{where}: {current} {name} is labelled both normal and anomaly")
     if not labels:
         raise ValueError(f"{path}: no labels found")
     return labels
 
 
+def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, non-empty cells)`` of each non-empty row; an HTML page is refused."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        if text.lstrip().startswith("<"):
+            raise ValueError(f"{path}: an HTML page, not a CSV file")
+        for line, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+            cells = [c.strip() for c in row if c.strip()]
+            if cells:
+                yield line, cells
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"{path}: not a CSV text file ({error})") from error
+
+
+def check_ground_truth(
+    path: Path,
+    machine_types: list[str],
+    machine_type: str | None = None,
+    machine_id: str | None = None,
+) -> None:
+    """Raise :class:`ValueError` unless ``path`` reads and labels every one of ``machine_types``.
+
+    With ``machine_id`` (a per-ID file), every clip must be of that ID.
+    """
+    labels = read_ground_truth(path, machine_type)
+    missing = [t for t in machine_types if not any(k[0] == t for k in labels)]
+    if missing:
+        raise ValueError(f"{path}: no labels for {', '.join(missing)} (truncated file?)")
+    prefix = f"{machine_id}_" if machine_id else ""
+    others = sorted(name for _, name in labels if not name.startswith(prefix))
+    if others:
+        raise ValueError(f"{path}: {others[0]} is not a clip of {machine_type} {machine_id}")
+
+
 def fetch_ground_truth(
     params: Dcase2020Params, machine_types: list[str], session: requests.Session
 ) -> dict[tuple[str, str], str]:
-    """Download and read the evaluation labels (one file, or one per ID with placeholders)."""
+    """Download and read the evaluation labels (one file, or one per ID with placeholders).
+
+    Each file is checked (:func:`check_ground_truth`) before it is moved into place and again when
+    it is found cached: a bad file is deleted and downloaded again, never used.
+    """
     opts = {"retries": params.retries, "backoff_s": params.backoff_s, "timeout_s": params.timeout_s}
     folder = Path(params.download_dir)
     url = params.ground_truth_url
     if "{machine_type}" not in url:
-        path = download(url, folder / _url_name(url), md5=None, session=session, **opts)
+        check = partial(check_ground_truth, machine_types=machine_types)
+        dest = folder / _url_name(url)
+        path = download(url, dest, md5=None, session=session, check=check, **opts)
         return read_ground_truth(path)
     labels: dict[tuple[str, str], str] = {}
     for machine_type in machine_types:
         for machine_id in ADDITIONAL_IDS[machine_type]:
             one = url.format(machine_type=machine_type, machine_id=machine_id)
             name = f"ground_truth_{machine_type}_{machine_id}_{_url_name(one)}"
-            path = download(one, folder / name, md5=None, session=session, **opts)
+            check = partial(
+                check_ground_truth,
+                machine_types=[machine_type],
+                machine_type=machine_type,
+                machine_id=machine_id,
+            )
+            path = download(one, folder / name, md5=None, session=session, check=check, **opts)
             labels.update(read_ground_truth(path, machine_type))
     return labels
 
@@ -328,8 +500,9 @@ def prepare_dcase2020(
     labels = {}
     if any(a.group == "eval" for a in pending):
         labels = fetch_ground_truth(opts, params.selected_types(), session)
+    sizes = {a.name: remote_size(session, a.url, opts.timeout_s) for a in pending}
     if pending:
-        _check_space(pending, root, opts, session)
+        _check_space(pending, sizes, root, opts)
     for archive in pending:
         zip_path = download(
             archive.url,
@@ -339,6 +512,7 @@ def prepare_dcase2020(
             backoff_s=opts.backoff_s,
             timeout_s=opts.timeout_s,
             session=session,
+            size=sizes[archive.name],
         )
         install_archive(archive, zip_path, root, labels, opts)
         if not opts.keep_archives:
@@ -364,13 +538,16 @@ def _target(root: Path, archive: Archive) -> Path:
 
 
 def _check_space(
-    pending: list[Archive], root: Path, opts: Dcase2020Params, session: requests.Session
+    pending: list[Archive], remote: Mapping[str, int | None], root: Path, opts: Dcase2020Params
 ) -> None:
-    """Check, before downloading anything, that the archives and their contents fit on disk."""
+    """Check, before downloading anything, that the archives and their contents fit on disk.
+
+    ``remote`` maps archive names to their sizes on the server (None: unknown).
+    """
     folder = Path(opts.download_dir)
     sizes = []
     for archive in pending:
-        size = remote_size(session, archive.url, opts.timeout_s)
+        size = remote[archive.name]
         if size is not None:
             part = folder / (archive.name + ".part")
             have = part.stat().st_size if part.exists() else 0
@@ -396,7 +573,11 @@ def install_archive(
     labels: Mapping[tuple[str, str], str],
     opts: Dcase2020Params,
 ) -> Path:
-    """Extract one archive into ``<root>/<group>/<type>`` (atomically); label eval clips."""
+    """Extract one archive into ``<root>/<group>/<type>`` (atomically); label eval clips.
+
+    Every member is checked first (:func:`check_members`): a bad one installs nothing.
+    """
+    check_members(archive, zip_path, list_entries(zip_path), labels)
     staging = root / f".{archive.group}_{archive.machine_type}.staging"
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -422,6 +603,54 @@ def install_archive(
     return target
 
 
+def check_members(
+    archive: Archive,
+    zip_path: Path,
+    entries: list[Entry],
+    labels: Mapping[tuple[str, str], str],
+) -> None:
+    """Raise :class:`LayoutError` naming the archive and member for a member that is not a clip.
+
+    Every member but junk (``__MACOSX``, hidden files, skipped by the index too) must be the
+    folder ``<type>/`` or ``<type>/<split>/`` or a clip ``<type>/<split>/<label>_id_XX_N...N.wav``
+    (:func:`~benchmark.data.layout.parse_clip_path`) of the archive's machine type and group's
+    splits; an evaluation clip ``id_XX_NNNNNNNN.wav`` must be in the ground truth ``labels``.
+    """
+    clips = 0
+    for entry in entries:
+        parts = safe_member_path(zip_path, entry.name).parts
+        if parts[0].startswith(_JUNK) or any(p.startswith(".") for p in parts):
+            continue
+        try:
+            clips += _check_member(archive, parts, entry.is_dir, labels)
+        except LayoutError as error:
+            raise LayoutError(f"{zip_path}: bad member {entry.name!r}: {error}") from None
+    if not clips:
+        raise LayoutError(f"{zip_path}: no clips in '{archive.machine_type}/'")
+
+
+def _check_member(
+    archive: Archive, parts: tuple[str, ...], is_dir: bool, labels: Mapping[tuple[str, str], str]
+) -> int:
+    """1 for a good clip, 0 for a good folder; :class:`LayoutError` otherwise."""
+    splits = _GROUP_SPLITS[archive.group]
+    expected = f"{archive.machine_type}/<{'|'.join(splits)}>/"
+    if parts[0] != archive.machine_type or (len(parts) > 1 and parts[1] not in splits):
+        raise LayoutError(f"not in {expected}")
+    if is_dir and len(parts) <= 2:
+        return 0
+    if is_dir or len(parts) != 3:
+        raise LayoutError(f"expected only clips directly in {expected}")
+    name = parts[2]
+    if archive.group == "eval" and not name.startswith(tuple(f"{label}_" for label in LABELS)):
+        label = labels.get((archive.machine_type, name))
+        if label is None:
+            raise LayoutError("not in the ground truth (data.dcase2020.ground_truth_url)")
+        name = f"{label}_{name}"
+    parse_clip_path(PurePosixPath(*parts[:2], name))
+    return 1
+
+
 def _label_eval_clips(
     folder: Path, archive: Archive, labels: Mapping[tuple[str, str], str]
 ) -> None:
@@ -441,11 +670,15 @@ def _label_eval_clips(
 __all__ = [
     "ARCHIVE_MD5",
     "ZENODO_RECORDS",
+    "MIN_BYTES_PER_S",
     "Archive",
     "DiskSpaceError",
     "DownloadError",
+    "check_ground_truth",
+    "check_members",
     "dcase_archives",
     "download",
+    "fetch_ground_truth",
     "prepare_dcase2020",
     "read_ground_truth",
 ]

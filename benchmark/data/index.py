@@ -1,7 +1,8 @@
 """The clip index (``index.csv``): one row per clip, the single list every later stage reads.
 
-Columns (``INDEX_COLUMNS``): ``path`` (relative to the csv's folder when inside it, absolute
-otherwise; :func:`read_index` returns absolute paths), ``machine_type``, ``machine_id``
+Columns (``INDEX_COLUMNS``): ``path`` (relative to the clips' root: the csv's folder, or for the
+``local`` source the folder its marker names; never absolute, so an index is the same wherever the
+repository is cloned; :func:`read_index` returns absolute paths), ``machine_type``, ``machine_id``
 (``id_00``), ``split``, ``label`` (``normal``/``anomaly``) and ``class_index``.
 
 ``split`` is ``train`` or ``test`` from the DCASE layout, or ``eval`` for clips of the DCASE 2020
@@ -22,7 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.data.layout import MACHINE_TYPES, LayoutError, parse_clip_path
+from benchmark.data.layout import ADDITIONAL_IDS, MACHINE_TYPES, LayoutError, parse_clip_path
+from benchmark.data.marker import clips_root
+from benchmark.io import atomic_path
 
 INDEX_COLUMNS: list[str] = ["path", "machine_type", "machine_id", "split", "label", "class_index"]
 SPLITS: tuple[str, ...] = ("train", "test", "eval")
@@ -84,11 +87,19 @@ def scan_clips(root: str | Path, machine_types: Sequence[str] = MACHINE_TYPES) -
 
     Hidden files and folders (``.name``, e.g. temporary folders) are skipped; a ``.wav`` file in
     the folder of another known machine type is skipped; any other ``.wav`` file must follow the
-    DCASE layout (checked by :func:`index_from_paths`).
+    DCASE layout (checked by :func:`index_from_paths`). Symbolic links to folders and files (as
+    DVC or git-annex leave them) are followed, and a clip is named by its link's path, not by the
+    link's target; a link loop is visited once.
     """
-    root = Path(root)
+    root = Path(root).absolute()
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a link back to a folder already walked
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             if name.startswith(".") or not name.lower().endswith(".wav"):
@@ -97,13 +108,13 @@ def scan_clips(root: str | Path, machine_types: Sequence[str] = MACHINE_TYPES) -
             owner = path.parent.parent.name
             if owner in MACHINE_TYPES and owner not in machine_types:
                 continue
-            found.append(path.resolve())
+            found.append(path)
     return sorted(found)
 
 
 def build_index(root: str | Path, machine_types: Sequence[str] = MACHINE_TYPES) -> pd.DataFrame:
     """Index every clip of ``machine_types`` below ``root``; each type must have clips."""
-    root = Path(root).resolve()
+    root = Path(root).absolute()
     if not root.is_dir():
         raise FileNotFoundError(f"data folder not found: {root}")
     frame = index_from_paths(scan_clips(root, machine_types), root)
@@ -113,29 +124,76 @@ def build_index(root: str | Path, machine_types: Sequence[str] = MACHINE_TYPES) 
     return frame
 
 
-def write_index(frame: pd.DataFrame, csv_path: str | Path) -> Path:
-    """Write the index atomically; paths inside the csv's folder are stored relative to it."""
+def write_index(frame: pd.DataFrame, csv_path: str | Path, base: str | Path | None = None) -> Path:
+    """Write the index atomically, clip paths relative to ``base`` (default: the csv's folder).
+
+    A clip outside ``base`` is an error naming it: the index never stores an absolute path.
+    """
     csv_path = Path(csv_path).absolute()
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    base = csv_path.parent.resolve()
+    base = Path(base).absolute() if base is not None else csv_path.parent
     out = frame[INDEX_COLUMNS].copy()
-    out["path"] = [_stored_path(Path(p), base) for p in out["path"]]
-    tmp = csv_path.with_name(f".{csv_path.name}.tmp")
-    try:
+    out["path"] = relative_paths(out["path"], base)
+    with atomic_path(csv_path) as tmp:
         out.to_csv(tmp, index=False)
-        os.replace(tmp, csv_path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return csv_path
 
 
-def _stored_path(path: Path, base: Path) -> str:
-    path = path if path.is_absolute() else path.absolute()
-    return path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)
+def relative_paths(paths: Iterable[str | Path], base: str | Path) -> list[str]:
+    """``paths`` relative to ``base`` in POSIX form; a path outside ``base`` is an error."""
+    base = Path(base).absolute()
+    out = []
+    for path in paths:
+        path = Path(path).absolute()
+        if not path.is_relative_to(base):
+            raise LayoutError(f"{path}: clip outside the data folder {base}")
+        out.append(path.relative_to(base).as_posix())
+    return out
+
+
+def check_coverage(frame: pd.DataFrame, where: str) -> None:
+    """Every model must be scored on the same clips: refuse an index where that cannot hold.
+
+    Each machine type has test clips; each (type, ID) with test clips has training clips (the
+    classifiers cannot score an ID they never saw) and both normal and anomalous test clips (AUC
+    needs both); each (type, ID) with training clips has test clips, except the IDs of the DCASE
+    additional training set, whose test clips are the evaluation set (split ``eval``).
+    """
+    def pairs(rows: pd.DataFrame) -> set[tuple[str, str]]:
+        return set(zip(rows["machine_type"], rows["machine_id"], strict=True))
+
+    train, test = frame[frame["split"] == "train"], frame[frame["split"] == "test"]
+    problems = []
+    no_test = sorted(set(frame["machine_type"]) - set(test["machine_type"]),
+                     key=MACHINE_TYPES.index)
+    if no_test:
+        problems.append(f"machine type(s) without test clips: {', '.join(no_test)}")
+    untrained = sorted(pairs(test) - pairs(train))
+    if untrained:
+        problems.append("test clips of machine IDs without training clips: " + _names(untrained))
+    for label in ("normal", "anomaly"):
+        lacking = sorted(pairs(test) - pairs(test[test["label"] == label]))
+        if lacking:
+            problems.append(f"machine IDs without {label} test clips: " + _names(lacking))
+    untested = sorted(p for p in pairs(train) - pairs(test)
+                      if p[0] in no_test or p[1] not in ADDITIONAL_IDS.get(p[0], ()))
+    if untested:
+        problems.append("machine IDs with training clips but no test clips: " + _names(untested))
+    if problems:
+        raise LayoutError(
+            f"{where}: every model must be scored on the same test clips, but "
+            + "; ".join(problems)
+        )
+
+
+def _names(pairs: Iterable[tuple[str, str]]) -> str:
+    return ", ".join(f"{t}/{i}" for t, i in pairs)
 
 
 def read_index(csv_path: str | Path) -> pd.DataFrame:
-    """Read ``index.csv`` with ``path`` resolved to absolute paths; checks columns and values."""
+    """Read ``index.csv`` with ``path`` resolved to absolute paths; checks columns and values.
+
+    Relative paths are resolved against the clips' root (:func:`benchmark.data.marker.clips_root`).
+    """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise FileNotFoundError(f"index not found: {csv_path} (run python -m benchmark.prepare)")
@@ -144,7 +202,7 @@ def read_index(csv_path: str | Path) -> pd.DataFrame:
     if list(frame.columns) != INDEX_COLUMNS:
         raise ValueError(f"{csv_path}: columns {list(frame.columns)}, expected {INDEX_COLUMNS}")
     _check_values(frame, csv_path)
-    base = csv_path.parent.resolve()
+    base = clips_root(csv_path.parent).absolute()
     frame["path"] = [str(base / p) if not Path(p).is_absolute() else p for p in frame["path"]]
     frame["class_index"] = frame["class_index"].astype("int64")
     return frame

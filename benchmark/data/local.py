@@ -1,58 +1,51 @@
 """Data roots on the local disk: the ``local`` source, and the bookkeeping of ``data.root``.
 
-``prepare`` marks every data root it fills with a small JSON file (:data:`MARKER`) saying which
-source wrote it, so that a later run replaces only folders it wrote itself and never deletes a
-DCASE download to make room for generated data.
+``prepare`` marks every data root it fills with a small JSON file (:data:`MARKER`, see
+:mod:`benchmark.data.marker`) saying which source wrote it, so that a later run replaces only
+folders it wrote itself, never deletes a DCASE download to make room for generated data, and never
+leaves clips of one source beside the index of another.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 from benchmark.config import ConfigError
 from benchmark.data.index import build_index, write_index
+from benchmark.data.marker import MARKER, read_marker, write_marker
 from benchmark.data.params import DataParams
+from benchmark.io import atomic_path
+
+__all__ = ["MARKER", "check_replaceable", "prepare_local", "read_marker", "replace_dir",
+           "write_marker"]
 
 log = logging.getLogger(__name__)
-
-MARKER = ".asd-benchmark-data.json"
-"""File that marks a data root written by ``prepare`` (its source and parameters)."""
 
 
 def prepare_local(params: DataParams) -> Path:
     """Index ``data.local.path`` (DCASE layout) without copying; returns ``<data.root>/index.csv``.
 
-    The index holds absolute paths (the clips are outside ``data.root``). Clips below a folder named
-    ``eval`` get the split ``eval`` (see :mod:`benchmark.data.index`).
+    ``data.root`` is replaced by a folder holding only ``index.csv`` and the marker: the index
+    stores clip paths relative to ``data.local.path`` (recorded in the marker as given), so it
+    holds no absolute path of this machine. Clips below a folder named ``eval`` get the split
+    ``eval`` (see :mod:`benchmark.data.index`).
     """
     if not params.local.path:
         raise ConfigError("'data.local.path' must be set when 'data.source' is 'local'")
     folder = Path(params.local.path).expanduser()
     if not folder.is_dir():
         raise ConfigError(f"'data.local.path' is {params.local.path!r}: no such folder")
+    root = Path(params.root).absolute()
+    check_replaceable(root, "local")
     index = build_index(folder, params.selected_types())
-    log.info("indexed %d clips in %s", len(index), folder.resolve())
-    return write_index(index, Path(params.root) / "index.csv")
-
-
-def read_marker(root: Path) -> dict | None:
-    """What ``prepare`` recorded about ``root``, or None when it did not write it."""
-    try:
-        data = json.loads((root / MARKER).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def write_marker(root: Path, params: DataParams, source: str) -> None:
-    """Record in ``root`` that ``prepare`` wrote it from ``source`` with ``params``."""
-    text = json.dumps({"source": source, "params": asdict(params)}, indent=1)
-    (root / MARKER).write_text(text + "\n")
+    with atomic_path(root, directory=True) as tmp:
+        write_index(index, tmp / "index.csv", base=folder)
+        write_marker(tmp, params, "local", clips_root=params.local.path)
+    log.info("indexed %d clips in %s", len(index), folder)
+    return root / "index.csv"
 
 
 def check_replaceable(root: Path, source: str) -> None:

@@ -7,20 +7,26 @@
 - ``waveforms.npy``: int16 ``(N, clip_samples)``, the clips as 16-bit PCM;
 - ``logmel.npy``: float16 ``(N, n_mels, T)``, :class:`~benchmark.features.logmel.LogMel` of the
   int16-quantised waveform (the exact input a model's own front end sees at scoring time);
-- ``meta.json``: shapes, dtypes, sample rate, data source and the class list.
+- ``meta.json``: shapes, dtypes, sample rate, data source, the class list and the data's
+  ``fingerprint``: a hash of every clip's path (relative to the data root) and decoded samples,
+  computed while the cache is built, so any change to any clip starts training from scratch.
+
+Nothing in the cache depends on where the repository is cloned: clip paths are relative, so two
+clones at different paths build byte-identical caches (the same on one machine).
 
 Clips are decoded in chunks and written straight into ``np.lib.format.open_memmap`` arrays, so
 memory does not grow with the data set (the real DCASE set is ~50 h of audio). Everything is
-written to a hidden temporary folder beside ``out_dir`` and renamed into place at the end, so a
-failure never leaves a half-written cache behind.
+written to a hidden temporary folder beside ``out_dir`` (its blocks allocated up front, so a full
+disk is a clear error, not a crash) and renamed into place at the end, so a failure never leaves a
+half-written cache behind.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,16 +40,20 @@ from tqdm import tqdm
 
 from benchmark.config import ConfigError
 from benchmark.data.audio import LoadStats, load_clip
-from benchmark.data.index import class_list, read_index
-from benchmark.data.local import read_marker
+from benchmark.data.index import check_coverage, class_list, read_index, relative_paths
+from benchmark.data.marker import clips_root, read_marker
 from benchmark.features.logmel import LogMel, num_frames
+from benchmark.io import DiskFullError, atomic_path, ensure_free_space
 
 log = logging.getLogger(__name__)
 
 PCM_SCALE = 32768.0
 """int16 sample -> float: ``wave / PCM_SCALE`` (the inverse of the cache's quantisation)."""
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+
+CACHE_MARKER = ".asd-benchmark-features"
+"""File inside every cache this stage wrote: only such a folder is ever replaced."""
 
 
 @dataclass
@@ -140,31 +150,70 @@ def _to_pcm(wave: np.ndarray) -> np.ndarray:
     return np.clip(np.round(wave * PCM_SCALE), -32768, 32767).astype(np.int16)
 
 
-def build_cache(params: FeaturesParams) -> Path:
-    """Decode every clip of ``params.index`` into the cache at ``params.out_dir``; returns it."""
+def build_cache(params: FeaturesParams, *, for_scoring: bool = True) -> Path:
+    """Decode every clip of ``params.index`` into the cache at ``params.out_dir``; returns it.
+
+    ``for_scoring`` (the pipeline) first checks that every model will be scored on the same test
+    clips (:func:`~benchmark.data.index.check_coverage`); a cache only timed (``benchmark.perf``)
+    skips that check. The cache is built in a temporary folder beside ``out_dir`` and renamed
+    into place at the end; an existing ``out_dir`` is replaced only when this stage wrote it
+    (:data:`CACHE_MARKER`).
+    """
     index = read_index(params.index)
     if index.empty:
         raise ValueError(f"{params.index}: the index lists no clips")
+    if for_scoring:
+        check_coverage(index, str(params.index))
     out = Path(params.out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        _write_arrays(index, params, tmp)
-        _write_tables(index, params, tmp)
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    _check_replaceable(out, Path(params.index))
+    ensure_free_space(out.absolute().parent, _cache_bytes(len(index), params),
+                      f"the feature cache of {len(index)} clips")
+    relpaths = relative_paths(index["path"], clips_root(Path(params.index).parent))
+    with atomic_path(out, directory=True) as tmp:
+        fingerprint = _write_arrays(index, relpaths, params, tmp)
+        _write_tables(index, relpaths, params, fingerprint, tmp)
+        (tmp / CACHE_MARKER).write_text("written by python -m benchmark.features\n")
     return out
 
 
-def _write_arrays(index: pd.DataFrame, params: FeaturesParams, folder: Path) -> None:
+def _check_replaceable(out: Path, index_csv: Path) -> None:
+    """Refuse an ``out_dir`` that holds the data, or any folder this stage did not write."""
+    if index_csv.absolute().is_relative_to(out.absolute()):
+        raise FileExistsError(
+            f"features.out_dir {out} holds the data index {index_csv}: the cache would replace the "
+            "data set; set features.out_dir to a folder of its own (e.g. data/features)"
+        )
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise FileExistsError(f"features.out_dir {out} exists and is not a folder")
+    if any(out.iterdir()) and not (out / CACHE_MARKER).is_file():
+        raise FileExistsError(
+            f"features.out_dir {out} is not empty and was not written by benchmark.features (no "
+            f"{CACHE_MARKER}); it is left untouched: remove it yourself or set another out_dir"
+        )
+
+
+def _cache_bytes(n: int, params: FeaturesParams) -> int:
+    frames = num_frames(params.clip_samples, LogMel(sample_rate=params.sample_rate).hop_length)
+    mel_bytes = np.dtype(params.logmel_dtype).itemsize * 128 * frames
+    return n * (2 * params.clip_samples + mel_bytes) + (1 << 20)
+
+
+def _reserve(array: np.memmap) -> None:
+    """Allocate a memmap's blocks now: a full disk is an OSError here, not a SIGBUS later."""
+    fd = os.open(array.filename, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as error:
+        raise DiskFullError(error.errno, f"cannot allocate {array.filename}: {error}") from error
+    finally:
+        os.close(fd)
+
+
+def _write_arrays(index: pd.DataFrame, relpaths: list[str], params: FeaturesParams,
+                  folder: Path) -> str:
+    """Fill the arrays; returns the content fingerprint (every clip's path and samples)."""
     n, length = len(index), params.clip_samples
     frontend = LogMel(sample_rate=params.sample_rate)
     frames = num_frames(length, frontend.hop_length)
@@ -175,6 +224,10 @@ def _write_arrays(index: pd.DataFrame, params: FeaturesParams, folder: Path) -> 
         folder / "logmel.npy", mode="w+", dtype=params.logmel_dtype,
         shape=(n, frontend.n_mels, frames),
     )
+    _reserve(waves)
+    _reserve(mels)
+    digest = hashlib.sha256(json.dumps(
+        [CACHE_VERSION, params.sample_rate, length, params.logmel_dtype]).encode())
     workers = params.workers or os.cpu_count() or 1
     stats = LoadStats()
     paths = list(index["path"])
@@ -192,6 +245,7 @@ def _write_arrays(index: pd.DataFrame, params: FeaturesParams, folder: Path) -> 
             for i, (clip, local) in enumerate(pool.map(load, paths[part])):
                 pcm[i] = clip
                 stats.merge(local)
+                digest.update(relpaths[part.start + i].encode() + b"\0" + clip.tobytes())
             waves[part] = pcm
             with torch.inference_mode():
                 mel = frontend(torch.from_numpy(pcm).float().div_(PCM_SCALE))  # (B, 128, T)
@@ -201,10 +255,13 @@ def _write_arrays(index: pd.DataFrame, params: FeaturesParams, folder: Path) -> 
     mels.flush()
     del waves, mels
     log.info("%s", stats.summary())
+    return digest.hexdigest()[:32]
 
 
-def _write_tables(index: pd.DataFrame, params: FeaturesParams, folder: Path) -> None:
+def _write_tables(index: pd.DataFrame, relpaths: list[str], params: FeaturesParams,
+                  fingerprint: str, folder: Path) -> None:
     table = index.copy()
+    table["path"] = relpaths  # relative to the clips' root: the same in every clone
     table["row"] = np.arange(len(table))
     table.to_csv(folder / "index.csv", index=False)
     marker = read_marker(Path(params.index).parent) or {}
@@ -220,18 +277,6 @@ def _write_tables(index: pd.DataFrame, params: FeaturesParams, folder: Path) -> 
         "data_source": marker.get("source", "unknown"),
         "classes": [list(pair) for pair in class_list(index)],
         "splits": {k: int(v) for k, v in table["split"].value_counts().sort_index().items()},
-        "fingerprint": _fingerprint(folder),
+        "fingerprint": fingerprint,
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-
-
-def _fingerprint(folder: Path) -> str:
-    """A short hash of the index and a sample of the waveforms (cheap on 50 h of audio)."""
-    import hashlib
-
-    digest = hashlib.sha1((folder / "index.csv").read_bytes())
-    waves = np.load(folder / "waveforms.npy", mmap_mode="r")
-    step = max(1, len(waves) // 64)
-    for row in range(0, len(waves), step):
-        digest.update(np.ascontiguousarray(waves[row]).tobytes())
-    return digest.hexdigest()[:16]

@@ -4,9 +4,14 @@
 - :func:`plot_attention`: the attention maps of the same clip (paper Figure 3);
 - :func:`plot_attention_stats`: mean and standard deviation of the log-Mel attention map over
   test clips, as maps and per Mel band (paper Figure 4);
-- :func:`plot_roc`: ROC curves per machine type of every model with ``reports/roc/NAME.csv``.
+- :func:`plot_roc`: ROC curves per machine type of every model with ``reports/roc/NAME.csv``,
+  each model in its own colour and line style (:func:`line_style`: unique up to 20 models).
 
-:func:`attention_figures` drives the first three from a trained model and test waveforms.
+:func:`attention_figures` drives the first three from a trained model and test waveforms. Every
+title names the data source, the epochs and the seed(s) of the runs it shows. Attention maps are
+drawn on the fixed colour range [0.5, 1]: the map is a sigmoid of a ReLU output (see
+:mod:`benchmark.architectures.proposed`), so it can only take values in [0.5, 1), and one fixed
+range makes maps of different clips and models comparable.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -26,6 +32,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from benchmark.data.layout import MACHINE_TYPES  # noqa: E402
+from benchmark.reporting.results import ModelRuns  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,12 @@ FEATURE_NAMES = {"logmel": "log-Mel spectrogram $X_{Mel}$", "wavegram": "Wavegra
                  "tgram": "Tgram"}
 DEFAULT_BRANCHES = ("logmel", "wavegram")  # the proposed model's channel order
 HOP_SECONDS = 512 / 16000  # one log-Mel / Wavegram frame (hop 512 at 16 kHz)
+ATTENTION_RANGE = (0.5, 1.0)  # sigmoid(ReLU(.)) lies in [0.5, 1): one colour scale for all maps
+ATTENTION_LABEL = "attention weight (fixed range 0.5-1)"
+# 20 distinct colours (tab10, then the light half of tab20) and 4 line styles
+LINE_COLOURS = [f"C{k}" for k in range(10)] + [plt.get_cmap("tab20")(2 * k + 1) for k in range(10)]
+LINE_STYLES = ("-", "--", "-.", ":")
+REFERENCE_LINE = {"color": "black", "alpha": 0.5}  # chance diagonal, FPR 0.1: not a model colour
 
 
 def mel_band_centres(n_mels: int = 128, sample_rate: int = 16000) -> np.ndarray:
@@ -86,7 +99,7 @@ def plot_features(
     for channel, ax in enumerate(axes[0]):
         label = "dB" if channel < len(branches) and branches[channel] == "logmel" else "output"
         _image(ax, features[channel], _channel_title(branches, channel), label, cmap="magma")
-    fig.suptitle(title, y=1.03)
+    fig.suptitle(title, y=1.05)
     return _save(fig, Path(path))
 
 
@@ -94,16 +107,17 @@ def plot_attention(
     attention: np.ndarray, title: str, path: str | Path,
     branches: Sequence[str] = DEFAULT_BRANCHES,
 ) -> Path:
-    """Figure 3: attention maps ``(C, 128, T)`` in [0, 1] of the clip of Figure 2.
+    """Figure 3: attention maps ``(C, 128, T)`` in [0.5, 1) of the clip of Figure 2.
 
-    Each map gets its own colour range (the colour bar shows it), so structure stays visible
-    when the weights sit close to one value (as after a short training run).
+    Every map on the fixed colour range :data:`ATTENTION_RANGE` (values outside are clipped to
+    its ends), so two maps are compared by their colours alone.
     """
     fig, axes = plt.subplots(1, len(attention), figsize=(6 * len(attention), 3.6), squeeze=False)
+    low, high = ATTENTION_RANGE
     for channel, ax in enumerate(axes[0]):
         name = f"attention on {_channel_title(branches, channel)}"
-        _image(ax, attention[channel], name, "weight", cmap="viridis")  # own range: contrast
-    fig.suptitle(title, y=1.03)
+        _image(ax, attention[channel], name, ATTENTION_LABEL, cmap="viridis", vmin=low, vmax=high)
+    fig.suptitle(title, y=1.05)
     return _save(fig, Path(path))
 
 
@@ -140,10 +154,16 @@ class AttentionStats:
 
 
 def plot_attention_stats(stats: AttentionStats, title: str, path: str | Path) -> Path:
-    """Figure 4: mean and std maps of the log-Mel attention, and both per Mel band."""
+    """Figure 4: mean and std maps of the log-Mel attention, and both per Mel band.
+
+    The mean map and the per-band plot use the fixed range :data:`ATTENTION_RANGE`; the std map
+    its own range from 0 (its colour bar says so).
+    """
     fig, axes = plt.subplots(1, 3, figsize=(17, 3.8), gridspec_kw={"width_ratios": [3, 3, 2]})
-    _image(axes[0], stats.mean(), "mean", "weight", cmap="viridis")
-    _image(axes[1], stats.std(), "standard deviation", "weight", cmap="viridis")
+    low, high = ATTENTION_RANGE
+    _image(axes[0], stats.mean(), "mean", ATTENTION_LABEL, cmap="viridis", vmin=low, vmax=high)
+    _image(axes[1], stats.std(), "standard deviation", "std of the weight (own range)",
+           cmap="viridis", vmin=0.0)
     mean, std = stats.band_mean_std()
     hz = mel_band_centres(len(mean))
     axes[2].plot(hz, mean, color="C0", label="mean")
@@ -151,28 +171,45 @@ def plot_attention_stats(stats: AttentionStats, title: str, path: str | Path) ->
     axes[2].set_xscale("log")
     ticks = [t for t in (100, 200, 500, 1000, 2000, 4000, 8000) if hz[0] <= t <= hz[-1] * 1.1]
     axes[2].set_xticks(ticks, [f"{t / 1000:g}" for t in ticks])
-    axes[2].set_ylim(0.0, 1.0)
+    axes[2].set_ylim(low, high)
     axes[2].set_xlabel("Mel band centre (kHz, log scale)")
     axes[2].set_ylabel("attention weight")
     axes[2].set_title("per frequency band")
     axes[2].legend(loc="lower right")
-    fig.suptitle(f"{title} ({stats.count} test clips)", y=1.03)
+    fig.suptitle(f"{title} ({stats.count} test clips)", y=1.05)
     return _save(fig, Path(path))
 
 
-def plot_roc(curves: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
-    """ROC curves, one panel per machine type, one line per model.
+def line_style(k: int) -> tuple[Any, str]:
+    """Colour and line style of the ``k``-th model: distinct colours for 20 models, and no two
+    models of the first 80 share a (colour, style) pair; neighbours also differ in style."""
+    colour = LINE_COLOURS[k % len(LINE_COLOURS)]
+    style = LINE_STYLES[(k + k // len(LINE_COLOURS)) % len(LINE_STYLES)]
+    return colour, style
 
-    ``curves``: model name -> frame with columns ``machine_type, fpr, tpr``.
-    """
-    fig, axes = plt.subplots(2, 3, figsize=(13, 8), sharex=True, sharey=True)
+
+def roc_label(model: str, runs: Mapping[str, ModelRuns]) -> str:
+    """``proposed (synthetic data, 2 epochs, seed 0)``: the legend entry of one model."""
+    known = runs.get(model)
+    return f"{model} ({known.description})" if known else f"{model} (no metrics: data unknown)"
+
+
+def roc_figure(
+    curves: Mapping[str, pd.DataFrame], runs: Mapping[str, ModelRuns] | None = None
+) -> plt.Figure:
+    """The figure of :func:`plot_roc` (not saved: tests inspect its lines)."""
+    runs = runs or {}
+    fig, axes = plt.subplots(2, 3, figsize=(14, 9), sharex=True, sharey=True)
+    models = sorted(curves)
     for ax, machine in zip(axes.flat, MACHINE_TYPES, strict=True):
-        for k, (model, frame) in enumerate(sorted(curves.items())):
-            part = frame[frame["machine_type"] == machine]
+        for k, model in enumerate(models):
+            part = curves[model][curves[model]["machine_type"] == machine]
             if not part.empty:
-                ax.plot(part["fpr"], part["tpr"], color=f"C{k % 10}", lw=1.2, label=model)
-        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-        ax.axvline(0.1, color="grey", lw=0.6, ls=":")  # pAUC range ends here
+                colour, style = line_style(k)
+                ax.plot(part["fpr"], part["tpr"], color=colour, ls=style, lw=1.3,
+                        label=roc_label(model, runs))
+        ax.plot([0, 1], [0, 1], lw=0.8, ls="--", **REFERENCE_LINE)
+        ax.axvline(0.1, lw=0.6, ls=":", **REFERENCE_LINE)  # pAUC range ends here
         ax.set_title(machine)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
@@ -180,17 +217,35 @@ def plot_roc(curves: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
         ax.set_xlabel("false positive rate")
     for ax in axes[:, 0]:
         ax.set_ylabel("true positive rate")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    for ax in axes.flat[1:]:
+    handles, labels = [], []
+    for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             if label not in labels:
                 handles.append(handle)
                 labels.append(label)
+    rows = -(-len(labels) // 3) if labels else 0
     if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6))
-    fig.suptitle("ROC curves of our runs per machine type (dotted: FPR 0.1, the pAUC limit)")
-    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
-    return _save(fig, Path(path))
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8)
+    sources = sorted({runs[m].data_source for m in models if m in runs}) or ["unknown"]
+    fig.suptitle(
+        f"ROC curves of our runs per machine type (IDs pooled) on {' + '.join(sources)} data; "
+        "epochs and seeds per model in the legend\n(black dashed: chance, dotted: FPR 0.1, "
+        "the pAUC limit)"
+    )
+    fig.tight_layout(rect=(0, 0.025 * rows + 0.02, 1, 0.95))
+    return fig
+
+
+def plot_roc(
+    curves: Mapping[str, pd.DataFrame], path: str | Path,
+    runs: Mapping[str, ModelRuns] | None = None,
+) -> Path:
+    """ROC curves, one panel per machine type, one line per model.
+
+    ``curves``: model name -> frame with columns ``machine_type, fpr, tpr``; ``runs``: where each
+    model's numbers came from (data source, epochs, seeds: in the legend and the title).
+    """
+    return _save(roc_figure(curves, runs), Path(path))
 
 
 def read_roc_dir(roc_dir: str | Path) -> dict[str, pd.DataFrame]:
@@ -222,19 +277,23 @@ def attention_figures(
     batches: Iterable[torch.Tensor],
     out_dir: str | Path,
     model_name: str,
+    provenance: str,
 ) -> list[Path]:
     """Figures 2-4 of ``model`` for one ``clip`` (L,) and test ``batches`` of waveforms (B, L).
 
-    Figure 2 needs ``model.features``; Figures 3-4 need ``model.attention_map`` to return a
-    map (a model without attention returns ``None`` and gets Figure 2 only).
+    ``clip_title``: ``normal_id_00_00000000.wav: fan id_00, anomaly``; ``provenance``:
+    ``synthetic data, 2 epochs, seed 0`` (second line of every title). Figure 2 needs
+    ``model.features``; Figures 3-4 need ``model.attention_map`` to return a map (a model
+    without attention returns ``None`` and gets Figure 2 only).
     """
     out = Path(out_dir)
     branches = frontend_branches(model)
     wave = clip.unsqueeze(0).float()  # (1, L)
+    trained = f"{model_name}: {provenance}"
     written = [
         plot_features(
             model.features(wave)[0].cpu().numpy(),  # (C, 128, T)
-            f"Input features of {clip_title} ({model_name})",
+            f"Input features of {clip_title}\n{trained}",
             out / "features.png",
             branches,
         )
@@ -243,7 +302,7 @@ def attention_figures(
     if attention is None:
         log.warning("%s has no attention module: attention figures skipped", model_name)
         return written
-    title = f"Attention maps of {clip_title} ({model_name})"
+    title = f"Attention maps of {clip_title}\n{trained}"
     written.append(
         plot_attention(attention[0].cpu().numpy(), title, out / "attention.png", branches)
     )
@@ -257,6 +316,6 @@ def attention_figures(
     if stats.count == 0:
         log.warning("no test clips: attention statistics figure skipped")
         return written
-    title = f"Log-Mel attention of {model_name} over the test set"
+    title = f"Log-Mel attention over the test set\n{trained}"
     written.append(plot_attention_stats(stats, title, out / "attention_stats.png"))
     return written

@@ -1,36 +1,54 @@
 """Checkpoints: ``models/<NAME>/last.pt`` (resume) and ``final.pt`` (the trained model).
 
 ``final.pt`` is a dict with ``arch``, ``model_kwargs``, ``classes`` ([[type, id], ...]),
-``state_dict``, ``objective``, ``input_kind``, ``epoch``, ``params`` and ``train_score_stats``;
+``state_dict``, ``objective``, ``input_kind``, ``epoch``, ``params``, ``train_score_stats`` and
+``data`` (``sample_rate``, ``clip_samples``, ``data_source`` of the training clips);
 :func:`load_trained` turns it back into a model in eval mode. Both files are written atomically
-(temporary file + rename), so an interrupted run never leaves a truncated checkpoint.
+(a unique temporary file in the same folder + rename), so an interrupted run never leaves a
+truncated checkpoint and two writers never share a temporary file.
+
+Checkpoints hold only tensors and plain Python values and are read with
+``torch.load(weights_only=True)``: a crafted file cannot run code (a pickle payload is refused with
+an error naming the file).
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from benchmark.io import atomic_path, ensure_free_space
+
 FINAL = "final.pt"
 LAST = "last.pt"
 
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
+    """``torch.save`` to a unique temporary file beside ``path``, then rename it into place.
+
+    Free space for the tensors is checked first; a full disk is a :class:`DiskFullError` naming
+    ``path``, and no temporary file is left.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    ensure_free_space(path.parent, tensor_bytes(obj) + (1 << 20), f"checkpoint {path}")
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
+
+
+def tensor_bytes(obj: Any) -> int:
+    """Bytes of every tensor inside nested dicts, lists and tuples."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, list | tuple):
+        return sum(tensor_bytes(v) for v in obj)
+    return 0
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -39,9 +57,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=False)
+        data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise ValueError(f"{path}: not a readable checkpoint ({error})") from error
+        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+        raise ValueError(
+            f"{path}: not a readable checkpoint: it holds something other than tensors and plain "
+            f"values, or is damaged ({type(error).__name__}: {first}); refusing to load it"
+        ) from error
     if not isinstance(data, dict):
         raise ValueError(f"{path}: checkpoint must hold a dict, got {type(data).__name__}")
     return data
@@ -59,6 +81,7 @@ class TrainedModel:
     params: dict[str, Any]
     epoch: int
     name: str
+    data: dict[str, Any] = field(default_factory=dict)  # sample_rate, clip_samples, data_source
 
 
 def load_trained(model_dir: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
@@ -84,4 +107,5 @@ def load_trained(model_dir: str | Path, device: str | torch.device = "cpu") -> T
         params=data.get("params", {}),
         epoch=int(data.get("epoch", 0)),
         name=Path(model_dir).name,
+        data=dict(data.get("data", {})),
     )

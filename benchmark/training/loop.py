@@ -211,12 +211,18 @@ def _resume(model: nn.Module, opt, sched, path: Path, identity: dict[str, Any],
     return history, int(ckpt["epoch"])
 
 
-def resume_state(model_dir: Path, key: str) -> Any:
-    """A value stored in ``last.pt`` (e.g. the MLflow run id), or None."""
+def resume_state(model_dir: Path, key: str, identity: dict[str, Any]) -> Any:
+    """A value stored in ``last.pt`` (e.g. the MLflow run id) when training will resume from it.
+
+    None when there is no ``last.pt``, it is unreadable, or it was written with another
+    ``identity`` (other params or data): then :func:`fit` trains from scratch, and nothing of the
+    old run (such as its MLflow run) may be reused.
+    """
     path = model_dir / LAST
     if not path.is_file():
         return None
     try:
-        return load_checkpoint(path).get(key)
+        ckpt = load_checkpoint(path)
     except ValueError:
         return None
+    return ckpt.get(key) if ckpt.get("identity") == identity else None

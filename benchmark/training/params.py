@@ -6,6 +6,7 @@ Defaults live in ``params.yaml`` only. ``python -m benchmark.train --model NAME`
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -31,7 +32,7 @@ class TrainParams:
     def validate(self) -> None:
         if self.seed < 0:
             raise ConfigError(f"'train.seed' must be >= 0, got {self.seed}")
-        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
+        if not re.fullmatch(r"cpu|cuda|auto|cuda:[0-9]+", self.device):
             raise ConfigError(
                 f"'train.device' must be cpu, cuda, cuda:N or auto, got {self.device!r}"
             )

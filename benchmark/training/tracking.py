@@ -1,17 +1,29 @@
-"""MLflow tracking that never costs a result.
+"""MLflow tracking that never costs a result, and whose runs land in the user's store.
 
 :class:`Tracker` wraps the MLflow calls of one training run. The tracking URI is
-``MLFLOW_TRACKING_URI`` when set, else ``train.mlflow_tracking_uri`` (``sqlite:///mlflow.db`` at
-the repo root by default). Any MLflow failure (server unreachable, bad URI, ...) logs one clear
-warning and switches tracking off for the rest of the run: training still finishes and writes
-its DVC outputs. ``mlflow`` is imported lazily, so code that does not track never pays for it.
+``MLFLOW_TRACKING_URI`` when set, else ``train.mlflow_tracking_uri``; a relative local store in it
+(``sqlite:///mlflow.db``, ``file:mlruns``, ``mlruns``) is resolved against the repository root,
+not the current folder: ``DVC_ROOT``, which DVC sets to the user's repository also for
+``dvc exp run --temp`` and queue workers (whose temporary workspaces DVC deletes afterwards), else
+the git top level, else the current folder. So every run lands in ``<repo>/mlflow.db`` wherever
+the stage runs, with its artifacts in ``<repo>/mlartifacts``.
+
+Each run is tagged with the DVC experiment name (``dvc_exp_name``) and its baseline commit
+(``dvc_exp_baseline``), so the MLflow UI can group the runs of one experiment or one grid.
+Concurrent writers to one SQLite store (``dvc queue start -j N``) retry while the database is
+locked. Any other MLflow failure (server unreachable, bad URI, ...) logs one clear warning and
+switches tracking off for the rest of the run: training still finishes and writes its DVC outputs.
+``mlflow`` is imported lazily, so code that does not track never pays for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import random
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,9 +35,53 @@ log = logging.getLogger(__name__)
 _HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 
 
-def tracking_uri(default: str) -> str:
-    """``MLFLOW_TRACKING_URI`` from the environment, else ``default``."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or default
+LOCK_RETRY_SECONDS = 120.0
+"""How long a call waits for a SQLite store locked by another writer before giving up."""
+
+
+def repo_root() -> Path:
+    """The user's repository: ``DVC_ROOT`` (set by DVC), else the git top level, else cwd."""
+    if os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"]).absolute()
+    try:
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return Path.cwd()
+    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else Path.cwd()
+
+
+def tracking_uri(default: str, root: Path | None = None) -> str:
+    """``MLFLOW_TRACKING_URI`` from the environment, else ``default``; see the module doc.
+
+    A relative local store is made absolute against ``root`` (default :func:`repo_root`).
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or default
+    for prefix in ("sqlite:///", "file:"):
+        if uri.startswith(prefix):
+            path = uri[len(prefix):]
+            if path and not path.startswith("/") and path != ":memory:":
+                return prefix + str((root or repo_root()) / path)
+            return uri
+    if "://" not in uri and not Path(uri).is_absolute():
+        return str((root or repo_root()) / uri)
+    return uri
+
+
+def is_local_store(uri: str) -> bool:
+    """True for a SQLite or file store (artifacts then go to the repository's folder)."""
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+def _locked(error: BaseException) -> bool:
+    text = f"{type(error).__name__} {error}".lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+def dvc_tags() -> dict[str, str]:
+    """The DVC experiment a run belongs to (empty strings outside ``dvc exp run``)."""
+    return {"dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""),
+            "dvc_exp_baseline": os.environ.get("DVC_EXP_BASELINE_REV", "")}
 
 
 def git_commit(cwd: str | Path = ".") -> str:
@@ -43,7 +99,8 @@ class Tracker:
 
     def __init__(self, enabled: bool, uri: str, experiment: str) -> None:
         self.enabled = enabled
-        self.uri = tracking_uri(uri)
+        self.root = repo_root()
+        self.uri = tracking_uri(uri, self.root)
         self.experiment = experiment
         self.run_id: str | None = None
         self._mlflow: Any = None
@@ -58,7 +115,7 @@ class Tracker:
                 import mlflow
 
                 self._mlflow = mlflow
-            return fn(self._mlflow)
+            return _retry_locked(lambda: fn(self._mlflow))
         except Exception as error:  # noqa: BLE001 - tracking must never fail the training
             self.enabled = False
             log.warning(
@@ -75,23 +132,37 @@ class Tracker:
 
         def start(mlflow: Any) -> str:
             mlflow.set_tracking_uri(self.uri)
-            mlflow.set_experiment(self.experiment)
+            with _store_init_lock(self.uri):
+                _retry_locked(lambda: self._ensure_experiment(mlflow))
             run = None
             if resume_run_id:
                 try:
-                    run = mlflow.start_run(run_id=resume_run_id)
+                    run = _retry_locked(lambda: mlflow.start_run(run_id=resume_run_id))
                 except Exception:  # noqa: BLE001 - the old run is gone: start a new one
                     run = None
             if run is None:
-                run = mlflow.start_run(run_name=run_name)
-                mlflow.log_params({k: _param(v) for k, v in params.items()})
-            mlflow.set_tags(tags)
+                run = _retry_locked(lambda: mlflow.start_run(run_name=run_name))
+                _retry_locked(lambda: mlflow.log_params({k: _param(v) for k, v in params.items()}))
+            _retry_locked(lambda: mlflow.set_tags(tags))
             return run.info.run_id
 
         self.run_id = self._call("start a run", start)
         if self.run_id:
             log.info("MLflow run %s (%s, experiment %s)", self.run_id, self.uri, self.experiment)
         return self.run_id
+
+    def _ensure_experiment(self, mlflow: Any) -> None:
+        """Use the experiment; a new one in a local store keeps artifacts in the repository."""
+        if mlflow.get_experiment_by_name(self.experiment) is None:
+            location = None
+            if is_local_store(self.uri):
+                location = (self.root / "mlartifacts").as_uri()
+            try:
+                mlflow.create_experiment(self.experiment, artifact_location=location)
+            except Exception as error:  # noqa: BLE001 - another worker created it first
+                if mlflow.get_experiment_by_name(self.experiment) is None:
+                    raise error
+        mlflow.set_experiment(self.experiment)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         self._call("log metrics", lambda m: m.log_metrics(metrics, step=step))
@@ -101,6 +172,35 @@ class Tracker:
 
     def end(self, status: str = "FINISHED") -> None:
         self._call("end the run", lambda m: m.end_run(status=status))
+
+
+def _store_init_lock(uri: str) -> contextlib.AbstractContextManager:
+    """A file lock beside a SQLite store while it is created or migrated.
+
+    MLflow creates and migrates a new SQLite database on first use; two workers doing that at
+    once fail ("duplicate column name"). Other stores need no lock.
+    """
+    if not uri.startswith("sqlite:///"):
+        return contextlib.nullcontext()
+    from filelock import FileLock
+
+    database = Path(uri[len("sqlite:///"):])
+    database.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(f"{database}.lock", timeout=LOCK_RETRY_SECONDS)
+
+
+def _retry_locked(call: Callable[[], Any], budget_s: float = LOCK_RETRY_SECONDS) -> Any:
+    """Run ``call``, retrying with jittered back-off while a SQLite store is locked."""
+    deadline = time.monotonic() + budget_s
+    wait = 0.05
+    while True:
+        try:
+            return call()
+        except Exception as error:  # noqa: BLE001 - only a lock is retried
+            if not _locked(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(wait * (1 + random.random()))
+            wait = min(wait * 2, 2.0)
 
 
 def _param(value: Any) -> str:
