@@ -63,6 +63,8 @@ def _score_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="audio file or folder (*.wav)")
     parser.add_argument("--model", required=True, help="trained model name (models/NAME)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="which run of the model (models/NAME/seed-K; default: lowest seed)")
     parser.add_argument("--models-dir", default="models", help="default: %(default)s")
     parser.add_argument(
         "--percentile", type=finite_float, default=90.0,
@@ -106,13 +108,13 @@ def run_score(args: argparse.Namespace) -> int:
         score_files,
         train_thresholds,
     )
-    from benchmark.training.checkpoint import load_trained
+    from benchmark.training.checkpoint import find_run_dir, load_trained
 
     if (args.machine_type is None) != (args.machine_id is None):
         print("error: give both --machine-type and --machine-id, or neither", file=sys.stderr)
         return 2
-    model_dir = Path(args.models_dir) / args.model
     try:
+        model_dir = find_run_dir(args.models_dir, args.model, args.seed)
         trained = load_trained(model_dir, args.device)
         if args.threshold is not None:
             thresholds = fixed_thresholds(args.threshold)

@@ -64,7 +64,7 @@ class ReportParams:
     metrics_dir: str  # reports/metrics: one NAME.json per trained model (train stage)
     complexity: str  # reports/complexity.json (complexity stage)
     roc_dir: str  # reports/roc: one NAME.csv per trained model (train stage)
-    models_dir: str  # models: models/NAME/final.pt (figures), models/NAME/scores.csv (CIs)
+    models_dir: str  # models: models/NAME/seed-K/final.pt (figures), .../scores.csv (CIs)
     features_dir: str  # the feature cache (test clips of the figures)
     out_dir: str  # where the tables, the leaderboard and figures/ go
     table_models: list[str]  # our rows of Tables 1 and 2, in this order
@@ -169,9 +169,12 @@ class _Unavailable(Exception):
 
 def _model_figures(params: ReportParams, folder: Path, runs: ModelRuns | None) -> list[Path]:
     from benchmark.features.cache import open_cache
-    from benchmark.training.checkpoint import load_trained
+    from benchmark.training.checkpoint import find_run_dir, load_trained
 
-    model_dir = Path(params.models_dir) / params.figure_model
+    try:
+        model_dir = find_run_dir(params.models_dir, params.figure_model)
+    except FileNotFoundError as error:
+        raise _Unavailable(f"{error} ({params.figure_model} not trained)") from None
     if not (model_dir / "final.pt").is_file():
         raise _Unavailable(f"{model_dir}/final.pt not found ({params.figure_model} not trained)")
     if not Path(params.features_dir, "meta.json").is_file():

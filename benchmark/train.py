@@ -1,11 +1,14 @@
-"""Stage ``train@NAME``: ``python -m benchmark.train --model NAME [--params params.yaml]``.
+"""Stage ``train@NAME-K``: ``python -m benchmark.train --model NAME --seed K [--params FILE]``.
 
-Reads ``train`` (shared) and ``models.NAME`` only. Trains the registered model NAME on the train
-split of the feature cache (checkpointing ``models/NAME/last.pt`` every epoch and resuming from it),
-keeps the last epoch (no model selection on the test set), scores the train and test clips and
-writes ``models/NAME/{final.pt,scores.csv,train_scores.csv,roc.png}``,
-``reports/metrics/NAME.json`` and ``reports/roc/NAME.csv``. Every run is tracked in MLflow
-(see :mod:`benchmark.training.tracking`).
+Reads ``train`` (shared) and ``models.NAME`` only; the seed comes from the command line (the
+``seeds:`` list of ``params.yaml`` is expanded by DVC's ``matrix``). Trains the registered model
+NAME with seed K on the train split of the feature cache (checkpointing
+``models/NAME/seed-K/last.pt`` every epoch and resuming from it), keeps the last epoch (no model
+selection on the test set), scores the train and test clips and writes
+``models/NAME/seed-K/{final.pt,scores.csv,train_scores.csv,roc.png}``,
+``reports/metrics/NAME-seedK.json`` (summary: a DVC metric), ``reports/per_id/NAME-seedK.json``
+and ``reports/roc/NAME-seedK.csv``. Every run is tracked in MLflow, tagged with its seed (see
+:mod:`benchmark.training.tracking`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from benchmark.evaluation.metrics import roc_table, summarise
 from benchmark.evaluation.scores import anomaly_scores
 from benchmark.features.cache import FeatureCache, open_cache
 from benchmark.io import atomic_path, write_json_atomic
-from benchmark.training.checkpoint import FINAL, save_atomic
+from benchmark.training.checkpoint import FINAL, run_dir, run_stem, save_atomic
 from benchmark.training.loop import EpochHook, EpochResult, TrainData, fit, resume_state
 from benchmark.training.params import ModelParams, TrainParams
 from benchmark.training.tracking import Tracker, dvc_tags, git_commit
@@ -60,9 +63,11 @@ def _registry():
     return registry
 
 
-def train_model(name: str, train: TrainParams, params: ModelParams,
+def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 0,
                 on_epoch_end: EpochHook | None = None) -> TrainOutputs:
-    """Train, score and evaluate model ``name``; writes every output (see module doc)."""
+    """Train, score and evaluate model ``name`` with ``seed``; writes every output (module doc)."""
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
     registry = _registry()
     spec = registry.get_spec(name)
     if train.threads > 0:
@@ -76,24 +81,25 @@ def train_model(name: str, train: TrainParams, params: ModelParams,
     kwargs = dict(params.overrides)
     if spec.objective == "classification":
         kwargs["num_classes"] = len(cache.classes)
-    torch.manual_seed(train.seed)
+    torch.manual_seed(seed)
     model = registry.create_model(name, **kwargs).to(device)
-    model_dir = Path(train.models_dir) / name
+    model_dir = run_dir(train.models_dir, name, seed)
     model_dir.mkdir(parents=True, exist_ok=True)
     identity = {
-        "arch": name, "model_kwargs": kwargs, "params": params.to_dict(), "seed": train.seed,
+        "arch": name, "model_kwargs": kwargs, "params": params.to_dict(), "seed": seed,
         "data": cache.fingerprint,
         "shapes": {k: list(v.shape) for k, v in model.state_dict().items()},
     }
     tracker = Tracker(train.mlflow, train.mlflow_tracking_uri, train.mlflow_experiment)
     run_id = tracker.start(
-        run_name=name,
+        run_name=f"{name} seed {seed}",
         params=flatten({"model": params.to_dict(), "train": asdict(train), "arch": name,
+                        "seed": seed,
                         "num_classes": len(cache.classes), "num_train_clips": len(data.rows),
                         "data_source": cache.data_source}),
         tags={"model": name, "dvc_stage": f"train@{name}", **dvc_tags(),
               "git_commit": git_commit(), "data_source": cache.data_source,
-              "data_fingerprint": cache.fingerprint, "seed": str(train.seed)},
+              "data_fingerprint": cache.fingerprint, "seed": str(seed)},
         resume_run_id=resume_state(model_dir, "mlflow_run_id", identity),
     )
 
@@ -104,9 +110,10 @@ def train_model(name: str, train: TrainParams, params: ModelParams,
             on_epoch_end(result)
 
     try:
-        history = fit(name, model, spec.objective, cache, data, params, train.seed, model_dir,
+        history = fit(name, model, spec.objective, cache, data, params, seed, model_dir,
                       device, identity, hook, state={"mlflow_run_id": run_id})
-        outputs = _evaluate(name, model, spec, cache, train, params, kwargs, history, model_dir)
+        outputs = _evaluate(name, seed, model, spec, cache, train, params, kwargs, history,
+                            model_dir)
     except BaseException:
         tracker.end("FAILED")
         raise
@@ -167,9 +174,9 @@ def score_stats(train_scores: pd.DataFrame) -> dict[str, Any]:
     return {"all": stats(train_scores["score"].to_numpy()), "per_class": per_class}
 
 
-def _evaluate(name: str, model: nn.Module, spec, cache: FeatureCache, train: TrainParams,
-              params: ModelParams, kwargs: dict[str, Any], history: list[EpochResult],
-              model_dir: Path) -> TrainOutputs:
+def _evaluate(name: str, seed: int, model: nn.Module, spec, cache: FeatureCache,
+              train: TrainParams, params: ModelParams, kwargs: dict[str, Any],
+              history: list[EpochResult], model_dir: Path) -> TrainOutputs:
     device = next(model.parameters()).device
     tic = time.perf_counter()
     train_scores = score_split(model, spec, cache, "train", train.score_batch_size, device,
@@ -181,7 +188,7 @@ def _evaluate(name: str, model: nn.Module, spec, cache: FeatureCache, train: Tra
         "arch": name, "model_kwargs": kwargs, "classes": [list(c) for c in cache.classes],
         "state_dict": model.state_dict(), "objective": spec.objective,
         "input_kind": spec.input_kind, "epoch": params.epochs,
-        "params": {"model": params.to_dict(), "seed": train.seed},
+        "params": {"model": params.to_dict(), "seed": seed},
         "train_score_stats": score_stats(train_scores),
         "data": {"sample_rate": cache.sample_rate, "clip_samples": int(cache.meta["clip_samples"]),
                  "data_source": cache.data_source, "fingerprint": cache.fingerprint},
@@ -189,15 +196,17 @@ def _evaluate(name: str, model: nn.Module, spec, cache: FeatureCache, train: Tra
     _write_csv(train_scores, model_dir / "train_scores.csv")
     _write_csv(test_scores, model_dir / "scores.csv")
     metrics = summarise(test_scores, model=name, data_source=cache.data_source,
-                        epochs=params.epochs, seed=train.seed,
+                        epochs=params.epochs, seed=seed,
                         num_train_clips=int(len(cache.split("train"))))
     reports = Path(train.reports_dir)
-    metrics_path = reports / "metrics" / f"{name}.json"
+    stem = run_stem(name, seed)
+    metrics_path = reports / "metrics" / f"{stem}.json"
     per_id = metrics.pop("per_id")  # detail: not a DVC metric (keeps `dvc exp show` readable)
     write_json_atomic(metrics_path, metrics)
-    write_json_atomic(reports / "per_id" / f"{name}.json", {"model": name, "per_id": per_id})
+    write_json_atomic(reports / "per_id" / f"{stem}.json",
+                      {"model": name, "seed": seed, "per_id": per_id})
     roc = roc_table(test_scores)
-    roc_path = _write_csv(roc, reports / "roc" / f"{name}.csv")
+    roc_path = _write_csv(roc, reports / "roc" / f"{stem}.csv")
     _plot_roc(roc, metrics, model_dir / "roc.png")
     log.info("%s: mean AUC %.4f, pAUC %.4f", name, metrics["mean"]["auc"], metrics["mean"]["pauc"])
     return TrainOutputs(model_dir, metrics_path, roc_path, metrics, history, None)
@@ -246,10 +255,14 @@ def _track_results(tracker: Tracker, outputs: TrainOutputs) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="a key of models: in params.yaml")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of this run (one of seeds: in params.yaml; default %(default)s)")
     parser.add_argument(
         "--params", default="params.yaml", help="params file (default: %(default)s)"
     )
     args = parser.parse_args(argv)
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     train = load_section("train", TrainParams, args.params)
     try:
@@ -257,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as error:  # validate() says models.*: name the model
         raise ConfigError(str(error).replace("models.*", f"models.{args.model}")) from None
     tic = time.perf_counter()
-    out = train_model(args.model, train, params)
+    out = train_model(args.model, train, params, args.seed)
     log.info("%s done in %.1f s: %s", args.model, time.perf_counter() - tic, out.metrics_path)
 
 

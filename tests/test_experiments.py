@@ -47,7 +47,7 @@ def test_temp_experiment_reruns_only_the_changed_model(repo):
     before = len(_search(f"sqlite:///{repo / 'mlflow.db'}"))
     done = run([DVC, "exp", "run", "--temp", "-S", "models.idnn.epochs=2"], repo,
                env={"DVC_ROOT": ""})
-    assert _ran(done.stdout) == {"train@idnn", "report"}, done.stdout
+    assert _ran(done.stdout) == {"train@idnn-0", "report"}, done.stdout
     runs = _search(f"sqlite:///{repo / 'mlflow.db'}")  # the repository's store, not the temp one
     assert len(runs) == before + 1
     new = runs[0]
@@ -144,7 +144,8 @@ def test_push_and_pull_through_a_directory_remote(repo, tmp_path):
     clone = tmp_path / "elsewhere" / "clone"
     run(["git", "clone", "-q", str(repo), str(clone)], tmp_path)
     run([DVC, "pull"], clone)
-    for folder in ("models/idnn", "models/dcase2020_ae", "data/features", "data/raw"):
+    for folder in ("models/idnn/seed-0", "models/dcase2020_ae/seed-0", "data/features",
+                   "data/raw"):
         assert any((clone / folder).iterdir()), folder
     status = run([DVC, "status"], clone).stdout
     assert "Data and pipelines are up to date" in status, status
@@ -153,17 +154,22 @@ def test_push_and_pull_through_a_directory_remote(repo, tmp_path):
 
 
 def test_roc_plot_draws_one_curve_per_machine_type(repo):
-    done = run([DVC, "plots", "show", "--json", "reports/roc/idnn.csv"], repo)
+    done = run([DVC, "plots", "show", "--json", "reports/roc/idnn-seed0.csv"], repo)
     spec = json.loads(done.stdout)
-    plot = spec["data"]["reports/roc/idnn.csv"][0]["content"]
+    plot = spec["data"]["reports/roc/idnn-seed0.csv"][0]["content"]
     assert plot["encoding"]["color"]["field"] == "machine_type"
     types = {row["machine_type"] for row in plot["data"]["values"]}
     assert types == {"fan", "slider"}
 
 
 def test_metrics_files_hold_summaries_only(repo):
-    metrics = json.loads((repo / "reports" / "metrics" / "idnn.json").read_text())
+    metrics = json.loads((repo / "reports" / "metrics" / "idnn-seed0.json").read_text())
     assert "per_id" not in metrics and set(metrics["per_type"]) == {"fan", "slider"}
-    detail = json.loads((repo / "reports" / "per_id" / "idnn.json").read_text())
+    detail = json.loads((repo / "reports" / "per_id" / "idnn-seed0.json").read_text())
     assert set(detail["per_id"]["fan"]) == {"id_00"}
     assert not run(["git", "status", "--porcelain"], repo).stdout.strip()
+
+
+def test_adding_a_seed_adds_runs_and_keeps_the_others(repo):
+    done = run([DVC, "exp", "run", "--temp", "-S", "seeds=[0,1]"], repo, env={"DVC_ROOT": ""})
+    assert _ran(done.stdout) == {"train@idnn-1", "train@dcase2020_ae-1", "report"}, done.stdout

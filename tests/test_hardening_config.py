@@ -107,7 +107,7 @@ def test_cross_check_skips_absent_sections(tmp_path):
 
 
 def _train(device: str) -> TrainParams:
-    values = {"seed": 0, "device": device, "threads": 0, "features_dir": "f",
+    values = {"device": device, "threads": 0, "features_dir": "f",
               "models_dir": "m", "reports_dir": "r", "score_batch_size": 4,
               "train_score_clips_per_class": 0, "mlflow": False, "mlflow_tracking_uri": "x",
               "mlflow_experiment": "e"}

@@ -39,7 +39,7 @@ def test_run_contents_read_back(features, tmp_path, monkeypatch):
     run = runs.iloc[0]
     assert run["run_id"] == out.mlflow_run_id and run["status"] == "FINISHED"
     assert run["params.model.epochs"] == "2" and run["params.model.lr"] == "0.01"
-    assert run["params.train.seed"] == "0" and run["params.data_source"] == "synthetic"
+    assert run["params.seed"] == "0" and run["params.data_source"] == "synthetic"
     assert run["tags.model"] == TINY_CLS and run["tags.dvc_stage"] == f"train@{TINY_CLS}"
     assert run["tags.dvc_exp_name"] == "exp-test" and run["tags.seed"] == "0"
     assert run["tags.data_source"] == "synthetic" and "tags.git_commit" in run
@@ -50,7 +50,7 @@ def test_run_contents_read_back(features, tmp_path, monkeypatch):
     assert [m.step for m in losses] == [1, 2]
     assert len(client.get_metric_history(out.mlflow_run_id, "clips_per_s")) == 2
     artifacts = {a.path for a in client.list_artifacts(out.mlflow_run_id)}
-    assert {"scores.csv", f"{TINY_CLS}.json", "roc.png"} <= artifacts
+    assert {"scores.csv", f"{TINY_CLS}-seed0.json", "roc.png"} <= artifacts
 
 
 def test_unreachable_server_keeps_every_result(features, tmp_path, monkeypatch, caplog):

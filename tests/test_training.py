@@ -67,19 +67,19 @@ def _train(features: Path, root: Path, name: str = TINY_CLS, **params):
 
 def test_classifier_stage_writes_every_output(features, tmp_path):
     out = _train(features, tmp_path)
-    model_dir = tmp_path / "models" / TINY_CLS
+    model_dir = tmp_path / "models" / TINY_CLS / "seed-0"
     for name in ("final.pt", "last.pt", "scores.csv", "train_scores.csv", "roc.png"):
         assert (model_dir / name).is_file(), name
-    metrics = json.loads((tmp_path / "reports" / "metrics" / f"{TINY_CLS}.json").read_text())
+    metrics = json.loads((tmp_path / "reports" / "metrics" / f"{TINY_CLS}-seed0.json").read_text())
     assert metrics == out.metrics
     assert set(metrics) == {"model", "data_source", "epochs", "seed", "num_train_clips", "mean",
                             "per_type"}  # per-ID detail is not a DVC metric (dvc exp show)
-    detail = json.loads((tmp_path / "reports" / "per_id" / f"{TINY_CLS}.json").read_text())
+    detail = json.loads((tmp_path / "reports" / "per_id" / f"{TINY_CLS}-seed0.json").read_text())
     assert set(detail["per_id"]) == set(metrics["per_type"])
     assert metrics["num_train_clips"] == 16 and metrics["data_source"] == "synthetic"
     assert set(metrics["mean"]) == {"auc", "pauc", "auc_hmean", "pauc_hmean"}
     assert set(detail["per_id"]["fan"]) == {"id_00", "id_02"}
-    roc = pd.read_csv(tmp_path / "reports" / "roc" / f"{TINY_CLS}.csv")
+    roc = pd.read_csv(tmp_path / "reports" / "roc" / f"{TINY_CLS}-seed0.csv")
     assert list(roc.columns) == ["machine_type", "fpr", "tpr"]
     scores = pd.read_csv(model_dir / "scores.csv")
     assert list(scores.columns) == ["path", "machine_type", "machine_id", "label", "score"]
@@ -121,7 +121,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(features, tmp_path, caplo
     with pytest.raises(_Stop):
         train_model(TINY_CLS, tiny_train_params(tmp_path / "resumed", features),
                     tiny_model_params(epochs=3), on_epoch_end=interrupt)
-    model_dir = tmp_path / "resumed" / "models" / TINY_CLS
+    model_dir = tmp_path / "resumed" / "models" / TINY_CLS / "seed-0"
     assert load_checkpoint(model_dir / "last.pt")["epoch"] == 2
     assert not (model_dir / "final.pt").exists()
     epochs: list[int] = []
@@ -153,7 +153,7 @@ def test_reconstruction_model(features, tmp_path):
     out = _train(features, tmp_path, name=TINY_AE, epochs=1, batch_size=16, optimizer="adam",
                  weight_decay=0.0, lr=0.001)
     assert 0.0 <= out.metrics["mean"]["auc"] <= 1.0
-    final = load_checkpoint(tmp_path / "models" / TINY_AE / "final.pt")
+    final = load_checkpoint(tmp_path / "models" / TINY_AE / "seed-0" / "final.pt")
     assert final["objective"] == "reconstruction" and final["model_kwargs"] == {}
 
 
@@ -166,7 +166,7 @@ def test_stage_cli_reads_train_and_its_model_section(features, tmp_path):
         "report": {"anything": 1},
     }))
     main(["--model", TINY_CLS, "--params", str(file)])
-    assert (tmp_path / "reports" / "metrics" / f"{TINY_CLS}.json").is_file()
+    assert (tmp_path / "reports" / "metrics" / f"{TINY_CLS}-seed0.json").is_file()
 
 
 def test_clips_per_epoch_draws_a_seeded_subset():
@@ -184,3 +184,21 @@ def test_subset_training_and_train_score_subset(features, tmp_path):
     assert out.history[0].clips_per_s > 0
     train_scores = pd.read_csv(out.model_dir / "train_scores.csv")
     assert len(train_scores) == 4  # one per (type, ID)
+
+
+def test_each_seed_is_its_own_run_and_the_report_aggregates_them(features, tmp_path):
+    from benchmark.reporting.results import load_runs
+
+    train = tiny_train_params(tmp_path, features)
+    outs = [train_model(TINY_CLS, train, tiny_model_params(epochs=1), seed=s) for s in (0, 1)]
+    assert [o.model_dir.name for o in outs] == ["seed-0", "seed-1"]
+    assert outs[0].metrics["seed"] == 0 and outs[1].metrics["seed"] == 1
+    s0 = pd.read_csv(outs[0].model_dir / "scores.csv")["score"]
+    s1 = pd.read_csv(outs[1].model_dir / "scores.csv")["score"]
+    assert not np.allclose(s0, s1)  # another seed, another model
+    runs = load_runs(tmp_path / "reports" / "metrics")[TINY_CLS]
+    assert [r.seed for r in runs.runs] == [0, 1]
+    assert runs.mean["auc"] == pytest.approx(
+        50 * (outs[0].metrics["mean"]["auc"] + outs[1].metrics["mean"]["auc"]))
+    with pytest.raises(SystemExit):
+        main(["--model", TINY_CLS, "--seed", "-1"])

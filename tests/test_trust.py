@@ -341,3 +341,20 @@ def test_symlinked_folders_and_files_are_followed_and_named_by_the_link(tmp_path
     assert all(Path(p).name.startswith(("normal_id", "anomaly_id")) for p in index["path"])
     assert all(Path(p).is_relative_to(data) for p in index["path"])
     assert np.all(index["split"] == "test")
+
+
+def test_the_same_checkpoint_is_the_same_bytes(tmp_path):
+    state = {"w": torch.arange(6.0), "epoch": 3}
+    save_atomic(state, tmp_path / "a" / "final.pt")
+    save_atomic(state, tmp_path / "b" / "final.pt")  # other folder, other temporary name
+    assert filecmp.cmp(tmp_path / "a" / "final.pt", tmp_path / "b" / "final.pt", shallow=False)
+
+
+def test_the_same_training_writes_the_same_checkpoint_bytes(tiny):
+    dirs = []
+    for k in range(2):
+        train = tiny_train_params(tiny, tiny / "features", models_dir=str(tiny / f"m{k}"),
+                                  reports_dir=str(tiny / f"r{k}"))
+        dirs.append(train_model(TINY_CLS, train, tiny_model_params(epochs=1)).model_dir)
+    for name in ("final.pt", "last.pt", "scores.csv", "train_scores.csv"):
+        assert filecmp.cmp(dirs[0] / name, dirs[1] / name, shallow=False), name

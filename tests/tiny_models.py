@@ -124,7 +124,7 @@ def make_tiny_cache(root: Path) -> Path:
 
 
 def tiny_train_params(root: Path, features: Path, **overrides: Any) -> TrainParams:
-    values = {"seed": 0, "device": "cpu", "threads": 2, "features_dir": str(features),
+    values = {"device": "cpu", "threads": 2, "features_dir": str(features),
               "models_dir": str(root / "models"), "reports_dir": str(root / "reports"),
               "score_batch_size": 8, "train_score_clips_per_class": 0, "mlflow": False,
               "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",

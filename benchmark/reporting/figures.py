@@ -249,16 +249,30 @@ def plot_roc(
 
 
 def read_roc_dir(roc_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """``reports/roc/NAME.csv`` files as model name -> frame (empty when the folder is absent)."""
+    """``reports/roc/NAME-seedK.csv`` files as model name -> frame of its lowest seed.
+
+    (A file ``NAME.csv`` without a seed counts as seed 0; empty when the folder is absent.)
+    """
     folder = Path(roc_dir)
-    curves = {}
+    chosen: dict[str, tuple[int, Path]] = {}
     for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+        model, seed = _model_and_seed(path.stem)
+        if model not in chosen or seed < chosen[model][0]:
+            chosen[model] = (seed, path)
+    curves = {}
+    for model, (_, path) in sorted(chosen.items()):
         frame = pd.read_csv(path)
         missing = {"machine_type", "fpr", "tpr"} - set(frame.columns)
         if missing:
             raise ValueError(f"{path}: ROC file lacks columns {sorted(missing)}")
-        curves[path.stem] = frame
+        curves[model] = frame
     return curves
+
+
+def _model_and_seed(stem: str) -> tuple[str, int]:
+    """``idnn-seed3`` -> ``("idnn", 3)``; a stem without a seed is seed 0."""
+    model, _, seed = stem.rpartition("-seed")
+    return (model, int(seed)) if model and seed.isdigit() else (stem, 0)
 
 
 def frontend_branches(model: torch.nn.Module) -> tuple[str, ...]:

@@ -30,11 +30,12 @@ import yaml
 
 from benchmark.data.layout import MACHINE_TYPES
 from benchmark.evaluation import uncertainty as unc
+from benchmark.training.checkpoint import run_dir
 
 log = logging.getLogger(__name__)
 
 PAPER_RESULTS = Path(__file__).with_name("paper_results.yaml")
-SCORES_FILE = "scores.csv"  # models/NAME/scores.csv (train stage)
+SCORES_FILE = "scores.csv"  # models/NAME/seed-K/scores.csv (train stage)
 DCASE = "dcase2020"  # the only data source whose runs are comparable with the paper
 CI_METHOD = (
     "percentile bootstrap over test clips, stratified by machine ID and by label within ID "
@@ -282,6 +283,18 @@ def _matching_seed(boot: unc.Bootstrap, runs: ModelRuns) -> int | None:
     return None
 
 
+def _scores_path(models_dir: str | Path, model: str, runs: ModelRuns) -> Path:
+    """``models/NAME/seed-K/scores.csv`` of the model's lowest seed with scores.
+
+    (``models/NAME/scores.csv`` for a folder written before runs were kept per seed.)
+    """
+    for run in runs.runs:
+        path = run_dir(models_dir, model, run.seed) / SCORES_FILE
+        if path.is_file():
+            return path
+    return Path(models_dir) / model / SCORES_FILE
+
+
 def compute_uncertainty(
     runs: Mapping[str, ModelRuns],
     models_dir: str | Path,
@@ -300,7 +313,7 @@ def compute_uncertainty(
     clips: dict[str, int] = {}
     notes: list[str] = []
     for model in sorted(runs):
-        path = Path(models_dir) / model / SCORES_FILE
+        path = _scores_path(models_dir, model, runs[model])
         if not path.is_file():
             notes.append(f"`{model}`: no interval, {path} not found")
             continue

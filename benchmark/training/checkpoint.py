@@ -25,6 +25,46 @@ from benchmark.io import atomic_path, ensure_free_space
 
 FINAL = "final.pt"
 LAST = "last.pt"
+SEED_DIR = "seed-{seed}"
+"""One trained run of a model: ``models/<NAME>/seed-<K>/`` (checkpoints, scores, ROC figure)."""
+
+
+def run_dir(models_dir: str | Path, model: str, seed: int) -> Path:
+    """``<models_dir>/<model>/seed-<seed>``: the folder of one training run."""
+    return Path(models_dir) / model / SEED_DIR.format(seed=seed)
+
+
+def run_stem(model: str, seed: int) -> str:
+    """``<model>-seed<seed>``: the file stem of a run's reports (metrics, ROC, per-ID)."""
+    return f"{model}-seed{seed}"
+
+
+def trained_seeds(models_dir: str | Path, model: str) -> list[int]:
+    """Seeds of ``model`` that have a ``final.pt``, ascending."""
+    folder = Path(models_dir) / model
+    seeds = []
+    for child in folder.glob("seed-*") if folder.is_dir() else []:
+        suffix = child.name[len("seed-"):]
+        if suffix.isdigit() and (child / FINAL).is_file():
+            seeds.append(int(suffix))
+    return sorted(seeds)
+
+
+def find_run_dir(models_dir: str | Path, model: str, seed: int | None = None) -> Path:
+    """The run folder of ``model``: its seed ``seed``, or the lowest trained seed.
+
+    A folder written before runs were kept per seed (``final.pt`` directly in
+    ``<models_dir>/<model>``) is returned as it is. Errors name what is missing.
+    """
+    folder = Path(models_dir) / model
+    if seed is not None:
+        return run_dir(models_dir, model, seed)
+    seeds = trained_seeds(models_dir, model)
+    if seeds:
+        return run_dir(models_dir, model, seeds[0])
+    if (folder / FINAL).is_file():
+        return folder
+    raise FileNotFoundError(f"no trained run of {model!r} in {folder} (no seed-*/{FINAL})")
 
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
@@ -35,8 +75,10 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
     """
     path = Path(path)
     ensure_free_space(path.parent, tensor_bytes(obj) + (1 << 20), f"checkpoint {path}")
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        # Through a handle: torch.save(obj, name) would store the (random) temporary file name
+        # inside the archive, and the same checkpoint would hash differently on every run.
+        torch.save(obj, handle)
     return path
 
 

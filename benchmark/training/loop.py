@@ -1,6 +1,6 @@
 """Training loops with per-epoch checkpoints, exact resume and NaN checks.
 
-Everything random derives from ``train.seed``: the model's initial weights
+Everything random derives from the run's seed (``--seed``): the model's initial weights
 (``torch.manual_seed``) and, per epoch, one ``np.random.Generator`` seeded with
 ``(seed, epoch)`` for the shuffling order and the mixup draws. Because each epoch's generator
 depends only on (seed, epoch), a run resumed from ``last.pt`` after epoch k continues exactly as
@@ -174,7 +174,7 @@ def fit(name: str, model: nn.Module, objective: str, cache: FeatureCache, data: 
         save_atomic({
             "epoch": epoch + 1, "identity": identity, "model": model.state_dict(),
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "torch_rng": torch.get_rng_state(), "history": [vars(h) for h in history],
+            "torch_rng": torch.get_rng_state(), "history": [_stored(h) for h in history],
             **(state or {}),
         }, model_dir / LAST)
         log.info("%s epoch %d/%d: loss %.4f, lr %.2e, %.1f clips/s (%.1f s)", name, epoch + 1,
@@ -182,6 +182,12 @@ def fit(name: str, model: nn.Module, objective: str, cache: FeatureCache, data: 
         if on_epoch_end is not None:
             on_epoch_end(result)
     return history
+
+
+def _stored(result: EpochResult) -> dict[str, Any]:
+    """An epoch as kept in ``last.pt``: without its timing, so that the same training writes the
+    same bytes on every run (the timing goes to the log and MLflow)."""
+    return {"epoch": result.epoch, "loss": result.loss, "lr": result.lr}
 
 
 def _resume(model: nn.Module, opt, sched, path: Path, identity: dict[str, Any],
@@ -206,7 +212,8 @@ def _resume(model: nn.Module, opt, sched, path: Path, identity: dict[str, Any],
     except (KeyError, RuntimeError, ValueError) as error:
         log.warning("%s: cannot resume from %s (%s); training from scratch", name, path, error)
         return [], 0
-    history = [EpochResult(**h) for h in ckpt.get("history", [])]
+    history = [EpochResult(**{"clips_per_s": 0.0, "seconds": 0.0, **h})
+               for h in ckpt.get("history", [])]
     log.info("%s: resuming from %s after epoch %d", name, path, ckpt["epoch"])
     return history, int(ckpt["epoch"])
 

@@ -17,7 +17,6 @@ from benchmark.config import ConfigError
 class TrainParams:
     """``train:``: settings shared by every model."""
 
-    seed: int  # model init, shuffling and mixup all derive from it
     device: str  # cpu | cuda | auto (cuda when available)
     threads: int  # torch CPU threads; 0 = torch's default
     features_dir: str  # the cache written by python -m benchmark.features
@@ -30,8 +29,6 @@ class TrainParams:
     mlflow_experiment: str
 
     def validate(self) -> None:
-        if self.seed < 0:
-            raise ConfigError(f"'train.seed' must be >= 0, got {self.seed}")
         if not re.fullmatch(r"cpu|cuda|auto|cuda:[0-9]+", self.device):
             raise ConfigError(
                 f"'train.device' must be cpu, cuda, cuda:N or auto, got {self.device!r}"
