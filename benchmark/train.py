@@ -33,7 +33,13 @@ from benchmark.io import atomic_path, write_json_atomic
 from benchmark.training.checkpoint import FINAL, run_dir, run_stem, save_atomic
 from benchmark.training.loop import EpochHook, EpochResult, TrainData, fit, resume_state
 from benchmark.training.params import ModelParams, TrainParams
-from benchmark.training.tracking import Tracker, dvc_tags, git_commit
+from benchmark.training.tracking import (
+    Tracker,
+    dvc_tags,
+    git_commit,
+    remember_run,
+    remembered_run,
+)
 
 log = logging.getLogger("benchmark.train")
 
@@ -100,8 +106,11 @@ def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 
         tags={"model": name, "dvc_stage": f"train@{name}", **dvc_tags(),
               "git_commit": git_commit(), "data_source": cache.data_source,
               "data_fingerprint": cache.fingerprint, "seed": str(seed)},
-        resume_run_id=resume_state(model_dir, "mlflow_run_id", identity),
+        resume_run_id=(remembered_run(model_dir, identity)
+                       if resume_state(model_dir, "epoch", identity) else None),
     )
+
+    remember_run(model_dir, run_id, identity)
 
     def hook(result: EpochResult) -> None:
         tracker.log_metrics({"loss": result.loss, "lr": result.lr,
@@ -111,7 +120,7 @@ def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 
 
     try:
         history = fit(name, model, spec.objective, cache, data, params, seed, model_dir,
-                      device, identity, hook, state={"mlflow_run_id": run_id})
+                      device, identity, hook)
         outputs = _evaluate(name, seed, model, spec, cache, train, params, kwargs, history,
                             model_dir)
     except BaseException:

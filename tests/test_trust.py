@@ -133,6 +133,32 @@ def test_restart_from_scratch_opens_a_new_mlflow_run(tiny, monkeypatch):
     assert [m.step for m in client.get_metric_history(second, "loss")] == [1, 2, 3]
 
 
+class _Stop(Exception):
+    pass
+
+
+def test_a_true_resume_reopens_its_mlflow_run(tiny, monkeypatch):
+    import mlflow
+
+    uri = f"sqlite:///{tiny / 'runs.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    train = tiny_train_params(tiny, tiny / "features", mlflow=True)
+
+    def interrupt(result):
+        if result.epoch == 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train_model(TINY_CLS, train, tiny_model_params(epochs=3), on_epoch_end=interrupt)
+    client = mlflow.MlflowClient(uri)
+    (first,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    assert first.info.status == "FAILED"
+    resumed = train_model(TINY_CLS, train, tiny_model_params(epochs=3))
+    assert resumed.mlflow_run_id == first.info.run_id
+    assert [m.step for m in client.get_metric_history(first.info.run_id, "loss")] == [1, 2, 3]
+    assert client.get_run(first.info.run_id).info.status == "FINISHED"
+
+
 # ------------------------------------------------------------------ 5. same clips for every model
 
 
@@ -352,9 +378,10 @@ def test_the_same_checkpoint_is_the_same_bytes(tmp_path):
 
 def test_the_same_training_writes_the_same_checkpoint_bytes(tiny):
     dirs = []
-    for k in range(2):
+    for k in range(2):  # two trainings, two MLflow stores: the model folders hash the same
         train = tiny_train_params(tiny, tiny / "features", models_dir=str(tiny / f"m{k}"),
-                                  reports_dir=str(tiny / f"r{k}"))
+                                  reports_dir=str(tiny / f"r{k}"), mlflow=True,
+                                  mlflow_tracking_uri=f"sqlite:///{tiny / f'store{k}.db'}")
         dirs.append(train_model(TINY_CLS, train, tiny_model_params(epochs=1)).model_dir)
     for name in ("final.pt", "last.pt", "scores.csv", "train_scores.csv"):
         assert filecmp.cmp(dirs[0] / name, dirs[1] / name, shallow=False), name

@@ -19,6 +19,8 @@ switches tracking off for the rest of the run: training still finishes and write
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import random
@@ -27,6 +29,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from benchmark.io import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +191,36 @@ def _store_init_lock(uri: str) -> contextlib.AbstractContextManager:
     database = Path(uri[len("sqlite:///"):])
     database.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(f"{database}.lock", timeout=LOCK_RETRY_SECONDS)
+
+
+RUN_FILE = ".mlflow-run.json"
+"""Beside a run's checkpoints: its MLflow run id and the identity it trained with. Listed in
+``.dvcignore``: a run id belongs to one tracking store, so it must not change the hash of the
+DVC-tracked model folder (two clones train the same bytes but open different runs)."""
+
+
+def identity_digest(identity: dict[str, Any]) -> str:
+    """A short, stable hash of a training identity (params, seed, data fingerprint, shapes)."""
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def remember_run(model_dir: Path, run_id: str | None, identity: dict[str, Any]) -> None:
+    """Record which MLflow run trains ``model_dir`` with ``identity`` (for a later resume)."""
+    if run_id:
+        write_json_atomic(model_dir / RUN_FILE,
+                          {"run_id": run_id, "identity": identity_digest(identity)})
+
+
+def remembered_run(model_dir: Path, identity: dict[str, Any]) -> str | None:
+    """The MLflow run that trained ``model_dir`` with the same ``identity``, or None."""
+    try:
+        data = json.loads((model_dir / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("identity") != identity_digest(identity):
+        return None
+    return data.get("run_id")
 
 
 def _retry_locked(call: Callable[[], Any], budget_s: float = LOCK_RETRY_SECONDS) -> Any:
