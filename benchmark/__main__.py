@@ -12,6 +12,10 @@ Commands:
   stdout or ``--out`` (see :mod:`benchmark.reporting.runs`). An unreadable store or a missing
   experiment is an ``error:`` line naming it, exit code 1.
 
+- ``profile NAME``: the ``dvc exp run -S`` arguments that switch the pipeline to the protocol of
+  ``profiles/NAME.yaml`` (checked against ``params.yaml`` first), e.g.
+  ``dvc exp run -n paper $(python -m benchmark profile paper)``.
+
 The pipeline stages have their own modules (``python -m benchmark.prepare``, ``.features``,
 ``.train``, ``.complexity``, ``.report``).
 """
@@ -210,6 +214,32 @@ def run_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "profile",
+        help="print the dvc exp run -S arguments of a profile (profiles/NAME.yaml)",
+        description="Check profiles/NAME.yaml against params.yaml and print its keys as "
+        "`dvc exp run` -S arguments: dvc exp run -n paper $(python -m benchmark profile paper)",
+    )
+    parser.add_argument("name", help="profile name, e.g. paper (profiles/paper.yaml)")
+    parser.add_argument("--params", default="params.yaml", help="default: %(default)s")
+    parser.add_argument("--profiles-dir", default="profiles", help="default: %(default)s")
+    parser.set_defaults(run=_run_profile)
+
+
+def _run_profile(args: argparse.Namespace) -> int:
+    from benchmark.config import ConfigError
+    from benchmark.profiles import profile_args
+
+    try:
+        words = profile_args(args.name, args.params, args.profiles_dir)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(" ".join(words))  # values hold no spaces: safe to word-split in $(...)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmark", description=__doc__.splitlines()[0]
@@ -217,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _score_parser(sub)
     _leaderboard_parser(sub)
+    _profile_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     return args.run(args)

@@ -29,7 +29,8 @@ def tiny_params() -> dict[str, Any]:
     params["features"].update(clip_samples=16000)
     params["train"].update(train_score_clips_per_class=2)
     frame = {"epochs": 1, "clips_per_epoch": 0, "batch_size": 64, "lr": 1.0e-3,
-             "weight_decay": 0.0, "optimizer": "adam", "eta_min_ratio": 0.1, "mixup_alpha": 0.0,
+             "weight_decay": 0.0, "optimizer": "adam", "eta_min_ratio": 0.1,
+             "schedule_start_epoch": 0, "mixup_alpha": 0.0,
              "overrides": {}}
     params["models"] = {"idnn": dict(frame), "dcase2020_ae": dict(frame)}
     params["complexity"].update(models=["idnn"])

@@ -18,7 +18,8 @@ CLIP = 160_000  # MobileFaceNet's GDC (8 x 20) and the Tgram's LayerNorm(313) ne
 EXPECTED_NAMES = [
     "proposed", "proposed_no_attention", "proposed_no_separable",
     "proposed_no_attention_no_separable", "proposed_mel_only", "proposed_wave_only",
-    "proposed_h64", "proposed_h256", "stgram_mfn", "mobilenetv2", "idnn", "dcase2020_ae",
+    "proposed_h64", "proposed_h256", "stgram_mfn", "stgram_mfn_equal", "mobilenetv2", "idnn",
+    "dcase2020_ae",
 ]
 
 # exact counts of our implementation (regression guard; see the module docstrings)
@@ -32,6 +33,7 @@ EXPECTED_PARAMS = {
     "proposed_h64": 843_567,
     "proposed_h256": 950_127,
     "stgram_mfn": 1_155_990,
+    "stgram_mfn_equal": 1_155_990,
     "mobilenetv2": 1_118_041,
     "idnn": 46_416,
     "dcase2020_ae": 267_928,
@@ -112,7 +114,8 @@ def test_forward_backward(name: str, waves: torch.Tensor):
 
 @pytest.mark.parametrize(("name", "channels", "attention"), [
     ("proposed", 2, True), ("proposed_no_attention", 2, False), ("proposed_mel_only", 1, True),
-    ("proposed_wave_only", 1, True), ("stgram_mfn", 2, False), ("mobilenetv2", 1, False),
+    ("proposed_wave_only", 1, True), ("stgram_mfn", 2, False), ("stgram_mfn_equal", 2, False),
+    ("mobilenetv2", 1, False),
 ])
 def test_features_and_attention_map(name: str, channels: int, attention: bool,
                                     waves: torch.Tensor):
@@ -201,3 +204,17 @@ def test_idnn_interpolates_the_centre_frame():
     x2[:, 256:384] = 0.0  # the centre frame is not an input
     with torch.no_grad():
         assert torch.equal(model(x), model(x2))
+
+
+def test_stgram_variants_differ_only_in_their_log_mel(waves: torch.Tensor):
+    from benchmark.features.baselines import StgramLogMel
+    from benchmark.features.logmel import LogMel
+
+    faithful, equal = create_model("stgram_mfn").eval(), create_model("stgram_mfn_equal").eval()
+    assert isinstance(faithful.frontend.branches["stgram_logmel"], StgramLogMel)
+    assert isinstance(equal.frontend.branches["logmel"], LogMel)
+    equal.load_state_dict(faithful.state_dict(), strict=False)
+    with torch.no_grad():
+        f, e = faithful.features(waves), equal.features(waves)  # (2, 2, 128, 313)
+    assert torch.equal(f[:, 1], e[:, 1])  # the same Tgram
+    assert (e[:, 0] - f[:, 0]).median() < -8  # the paper's log-Mel sits 11-22 dB lower

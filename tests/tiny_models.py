@@ -135,7 +135,8 @@ def tiny_train_params(root: Path, features: Path, **overrides: Any) -> TrainPara
 
 def tiny_model_params(**overrides: Any) -> ModelParams:
     values = {"epochs": 2, "batch_size": 4, "lr": 0.01, "weight_decay": 0.01,
-              "optimizer": "adamw", "eta_min_ratio": 0.1, "mixup_alpha": 0.2, "clips_per_epoch": 0,
+              "optimizer": "adamw", "eta_min_ratio": 0.1, "schedule_start_epoch": 0,
+              "mixup_alpha": 0.2, "clips_per_epoch": 0,
               "overrides": {}}
     values.update(overrides)
     return from_dict(ModelParams, values, "models.tiny")

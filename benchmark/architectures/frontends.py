@@ -70,6 +70,12 @@ def _logmel(separable: bool) -> nn.Module:
     return LogMel()
 
 
+def _stgram_logmel(separable: bool) -> nn.Module:
+    from benchmark.features.baselines import StgramLogMel
+
+    return StgramLogMel()
+
+
 def _wavegram(separable: bool) -> nn.Module:
     return Wavegram(separable=separable)
 
@@ -78,8 +84,10 @@ def _tgram(separable: bool) -> nn.Module:
     return Tgram()
 
 
-# branch name -> constructor(separable); the names are the model's ``features`` argument
-FRONTEND_BRANCHES = {"logmel": _logmel, "wavegram": _wavegram, "tgram": _tgram}
+# branch name -> constructor(separable); the names are the model's ``features`` argument.
+# ``stgram_logmel``: STgram-MFN's own log-Mel (torchaudio defaults + AmplitudeToDB).
+FRONTEND_BRANCHES = {"logmel": _logmel, "stgram_logmel": _stgram_logmel, "wavegram": _wavegram,
+                     "tgram": _tgram}
 
 
 class StackedFrontend(nn.Module):

@@ -136,20 +136,22 @@ def recipe(params: Mapping[str, str], tags: Mapping[str, str]) -> str:
     """The run's ``recipe`` tag or param if set, else e.g. ``adamw lr 1e-04 wd 0.01 bs 64 ...``.
 
     The derived string covers every ``model.*`` setting of how a model is trained: optimizer,
-    peak lr, weight decay, batch size, cosine floor (``eta_min`` x lr), mixup alpha and clips
-    per epoch (``all`` when 0). A missing setting reads ``?``.
+    peak lr, weight decay, batch size, cosine floor (``eta_min`` x lr), the epoch the cosine
+    schedule starts from (when not 0), mixup alpha and clips per epoch (``all`` when 0). A
+    missing setting reads ``?``.
     """
     for given in (tags.get("recipe"), params.get("recipe"), params.get("model.recipe")):
         if given:
             return str(given)
     p = {key: params.get(f"model.{key}") for key in (
         "optimizer", "lr", "weight_decay", "batch_size", "eta_min_ratio", "mixup_alpha",
-        "clips_per_epoch")}
-    clips = p["clips_per_epoch"]
+        "clips_per_epoch", "schedule_start_epoch")}
+    clips, start = p["clips_per_epoch"], p["schedule_start_epoch"]
     return (
         f"{p['optimizer'] or UNKNOWN} lr {_number(p['lr'], '.0e')} wd {_number(p['weight_decay'])}"
         f" bs {p['batch_size'] or UNKNOWN} eta_min {_number(p['eta_min_ratio'])}"
-        f" mixup {_number(p['mixup_alpha'])}"
+        + (f" cosine from ep {start}" if start not in (None, "0", 0) else "")
+        + f" mixup {_number(p['mixup_alpha'])}"
         f" clips/epoch {'all' if clips in ('0', 0) else clips or UNKNOWN}"
     )
 

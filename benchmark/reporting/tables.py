@@ -43,7 +43,10 @@ TYPE_TITLES: dict[str, str] = {
     "ToyCar": "ToyCar",
     "ToyConveyor": "ToyConveyor",
 }
-EXTRA_NAMES: dict[str, str] = {"dcase2020_ae": "DCASE 2020 AE baseline"}
+EXTRA_NAMES: dict[str, str] = {
+    "dcase2020_ae": "DCASE 2020 AE baseline",
+    "stgram_mfn_equal": "STgram-MFN, equal terms (proposed front end + recipe)",
+}
 """Display names of our models that have no row in the paper."""
 
 MARK_NOTE = (

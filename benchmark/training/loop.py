@@ -70,7 +70,11 @@ def epoch_order(n: int, clips_per_epoch: int, rng: np.random.Generator) -> np.nd
 
 
 def make_optimizer(model: nn.Module, params: ModelParams):
-    """AdamW (decoupled weight decay) or Adam, and cosine annealing to ``eta_min_ratio * lr``."""
+    """AdamW (decoupled weight decay) or Adam, and cosine annealing to ``eta_min_ratio * lr``.
+
+    The schedule has ``T_max = epochs``; :func:`fit` steps it after each epoch from epoch
+    ``schedule_start_epoch`` on (0: from the first), as STgram-MFN's code does from epoch 20.
+    """
     if params.optimizer == "adamw":
         opt = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     else:
@@ -166,7 +170,8 @@ def fit(name: str, model: nn.Module, objective: str, cache: FeatureCache, data: 
                          epoch + 1)
         if not math.isfinite(loss):
             raise TrainingError(f"model {name!r}: mean loss is {loss} at epoch {epoch + 1}")
-        sched.step()
+        if epoch >= params.schedule_start_epoch:  # STgram-MFN: constant lr for 20 epochs
+            sched.step()
         seconds = time.perf_counter() - tic
         clips = len(epoch_order(len(data.rows), params.clips_per_epoch, epoch_rng(seed, epoch)))
         result = EpochResult(epoch + 1, loss, lr, clips / seconds, seconds)

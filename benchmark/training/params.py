@@ -54,6 +54,7 @@ class ModelParams:
     weight_decay: float  # AdamW decoupled weight decay (the paper: 0.01); Adam: L2 (0 = none)
     optimizer: Literal["adamw", "adam"]
     eta_min_ratio: float  # cosine annealing floor as a fraction of lr (the paper: 0.1)
+    schedule_start_epoch: int  # constant lr for this many epochs, then cosine (STgram-MFN: 20)
     mixup_alpha: float  # Beta(alpha, alpha) waveform mixup, 0 = off (classification only)
     clips_per_epoch: int  # random training clips drawn per epoch, 0 = all (the paper: all)
     overrides: dict[str, Any] = field(default_factory=dict)  # create_model keyword arguments
@@ -62,6 +63,10 @@ class ModelParams:
         for key in ("epochs", "batch_size"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"'models.*.{key}' must be > 0, got {getattr(self, key)}")
+        if self.schedule_start_epoch < 0:
+            raise ConfigError(
+                f"'models.*.schedule_start_epoch' must be >= 0, got {self.schedule_start_epoch}"
+            )
         if self.clips_per_epoch < 0:
             raise ConfigError(
                 f"'models.*.clips_per_epoch' must be >= 0, got {self.clips_per_epoch}"
