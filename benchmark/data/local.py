@@ -9,8 +9,6 @@ leaves clips of one source beside the index of another.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from pathlib import Path
 
 from benchmark.config import ConfigError
@@ -19,8 +17,7 @@ from benchmark.data.marker import MARKER, read_marker, write_marker
 from benchmark.data.params import DataParams
 from benchmark.io import atomic_path
 
-__all__ = ["MARKER", "check_replaceable", "prepare_local", "read_marker", "replace_dir",
-           "write_marker"]
+__all__ = ["MARKER", "check_replaceable", "prepare_local", "read_marker", "write_marker"]
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +64,3 @@ def check_replaceable(root: Path, source: str) -> None:
             f"data.root {root} holds the downloaded DCASE 2020 data; set another data.root for "
             f"the {source} data, or delete the folder yourself"
         )
-
-
-def replace_dir(new: Path, target: Path) -> None:
-    """Put folder ``new`` in place of ``target`` (two renames; the old folder is deleted)."""
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shutil
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,8 +42,9 @@ from tqdm import tqdm
 
 from benchmark.data.index import build_index, write_index
 from benchmark.data.layout import SPLITS, clip_relpath
-from benchmark.data.local import check_replaceable, replace_dir, write_marker
+from benchmark.data.local import check_replaceable, write_marker
 from benchmark.data.params import DataParams, available_ids
+from benchmark.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -666,14 +666,9 @@ def prepare_synthetic(params: DataParams) -> Path:
     """Generate the data set into ``data.root`` atomically; returns the path of ``index.csv``."""
     root = Path(params.root).absolute()
     check_replaceable(root, "synthetic")
-    tmp = root.with_name(f".{root.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_path(root, directory=True) as tmp:
         written = generate(params, tmp)
         write_index(build_index(tmp, params.selected_types()), tmp / "index.csv")
         write_marker(tmp, params, "synthetic")
-        replace_dir(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("wrote %d synthetic clips to %s", len(written), root)
     return root / "index.csv"
