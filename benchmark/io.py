@@ -45,7 +45,7 @@ def ensure_free_space(folder: str | Path, needed: int, what: str) -> None:
     if free < needed:
         raise DiskFullError(
             errno.ENOSPC,
-            f"not enough free space in {folder} for {what}: {human_bytes(needed)} needed, "
+            f"not enough free disk space in {folder} for {what}: need {human_bytes(needed)}, "
             f"{human_bytes(free)} free",
         )
 

@@ -325,7 +325,7 @@ def test_disk_space_is_checked_first(server, data_params, monkeypatch):
     with pytest.raises(DiskSpaceError, match="not enough free disk space"):
         prepare_dcase2020(params, md5s=md5s)
     assert server.gets("dev_data_fan.zip") == []  # refused before downloading
-    with pytest.raises(DiskSpaceError, match="downloading x.zip: need .*, 100 bytes free"):
+    with pytest.raises(DiskSpaceError, match="downloading x.zip: need .*, 100 B free"):
         download(
             f"{server.url}/3678171/files/dev_data_fan.zip",
             Path(params.dcase2020.download_dir) / "x.zip",

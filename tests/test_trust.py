@@ -242,7 +242,7 @@ def _no_space(monkeypatch, free: int = 1000) -> None:
 def test_features_checks_free_space_first_and_leaves_nothing(tmp_path, monkeypatch):
     prepare(tiny_data_params(tmp_path))
     _no_space(monkeypatch)
-    with pytest.raises(DiskFullError, match=r"free space in .* for the feature cache of 32 clips"):
+    with pytest.raises(DiskFullError, match=r"free disk space in .* feature cache of 32 clips"):
         build_cache(tiny_features_params(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
 

@@ -23,6 +23,8 @@ from typing import IO
 
 from tqdm import tqdm
 
+from benchmark.io import DiskFullError, ensure_free_space, human_bytes
+
 log = logging.getLogger(__name__)
 
 GB = 1024**3
@@ -32,8 +34,8 @@ class ArchiveError(ValueError):
     """An archive that is unsafe, implausible or corrupt (the message names it)."""
 
 
-class DiskSpaceError(OSError):
-    """Not enough free disk space for a download or an extraction."""
+DiskSpaceError = DiskFullError
+"""Not enough free disk space for a download or an extraction (one class for every stage)."""
 
 
 @dataclass(frozen=True)
@@ -46,26 +48,8 @@ class Entry:
     is_dir: bool
 
 
-def check_free_space(folder: Path, needed: int, what: str) -> None:
-    """Raise :class:`DiskSpaceError` when ``folder``'s disk has less than ``needed`` bytes free."""
-    probe = Path(folder)
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if needed > free:
-        raise DiskSpaceError(
-            f"not enough free disk space in {probe} for {what}: need {human_size(needed)}, "
-            f"{human_size(free)} free"
-        )
-
-
-def human_size(size: float) -> str:
-    """``1.23 GB``, ``4.5 MB`` or ``678 bytes``."""
-    if size >= GB / 10:
-        return f"{size / GB:.2f} GB"
-    if size >= 1024**2 / 10:
-        return f"{size / 1024**2:.1f} MB"
-    return f"{int(size)} bytes"
+check_free_space = ensure_free_space
+"""Raise :class:`DiskSpaceError` when a folder's disk has less than ``needed`` bytes free."""
 
 
 def safe_extract(
@@ -145,8 +129,8 @@ def check_entries(archive: Path, entries: list[Entry], *, max_bytes: int, max_ra
     packed = sum(e.compressed for e in entries)
     if total > max_bytes:
         raise ArchiveError(
-            f"{archive}: would extract to {human_size(total)}, more than the limit of "
-            f"{human_size(max_bytes)} (data.dcase2020.max_extract_gb)"
+            f"{archive}: would extract to {human_bytes(total)}, more than the limit of "
+            f"{human_bytes(max_bytes)} (data.dcase2020.max_extract_gb)"
         )
     if total > max_ratio * max(packed, 1) and total > 1024**2:
         raise ArchiveError(
