@@ -103,7 +103,7 @@ def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 
                         "seed": seed,
                         "num_classes": len(cache.classes), "num_train_clips": len(data.rows),
                         "data_source": cache.data_source}),
-        tags={"model": name, "dvc_stage": f"train@{name}", **dvc_tags(),
+        tags={"model": name, "dvc_stage": f"train@{name}-{seed}", **dvc_tags(),
               "git_commit": git_commit(), "data_source": cache.data_source,
               "data_fingerprint": cache.fingerprint, "seed": str(seed)},
         resume_run_id=(remembered_run(model_dir, identity)

@@ -40,7 +40,7 @@ def test_run_contents_read_back(features, tmp_path, monkeypatch):
     assert run["run_id"] == out.mlflow_run_id and run["status"] == "FINISHED"
     assert run["params.model.epochs"] == "2" and run["params.model.lr"] == "0.01"
     assert run["params.seed"] == "0" and run["params.data_source"] == "synthetic"
-    assert run["tags.model"] == TINY_CLS and run["tags.dvc_stage"] == f"train@{TINY_CLS}"
+    assert run["tags.model"] == TINY_CLS and run["tags.dvc_stage"] == f"train@{TINY_CLS}-0"
     assert run["tags.dvc_exp_name"] == "exp-test" and run["tags.seed"] == "0"
     assert run["tags.data_source"] == "synthetic" and "tags.git_commit" in run
     assert run["metrics.auc_mean"] == pytest.approx(out.metrics["mean"]["auc"])
