@@ -187,7 +187,9 @@ def test_table2_shows_paper_beside_ours_with_fvcore_counts(reports: Path) -> Non
     row = _row(text, "Proposed")
     assert row[1:5] == ["884 k", "884.4 k", "512.00 M", "<u>93.44</u>"]
     assert row[5] == "**90.00**"  # ours: proposed best of idnn / stgram_mfn / proposed
-    assert row[-1] == "dcase2020, 3 ep, 1 seed (0)"
+    assert row[-2] == "dcase2020, 3 ep, 1 seed (0)"
+    assert row[-1] == "the paper's (AdamW, mixup, ArcFace); one model, all types"
+    assert _row(text, "STgram-MFN")[-1].startswith("faithful: its own log-Mel, Adam, no mixup")
     assert _row(text, "Glow-Aff")[2] == tables.NOT_REIMPLEMENTED
     assert _row(text, "Noisy-ArcMix")[4] == "**94.65**"
     assert _row(text, "DCASE 2020 AE baseline")[5] == tables.MISSING
