@@ -31,7 +31,7 @@ from benchmark.evaluation.scores import anomaly_scores
 from benchmark.features.cache import FeatureCache, open_cache
 from benchmark.io import atomic_path, write_json_atomic
 from benchmark.training.checkpoint import FINAL, run_dir, run_stem, save_atomic
-from benchmark.training.loop import EpochHook, EpochResult, TrainData, fit, resume_state
+from benchmark.training.loop import EpochHook, EpochResult, TrainData, fit, will_resume
 from benchmark.training.params import ModelParams, TrainParams
 from benchmark.training.tracking import (
     Tracker,
@@ -107,7 +107,7 @@ def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 
               "git_commit": git_commit(), "data_source": cache.data_source,
               "data_fingerprint": cache.fingerprint, "seed": str(seed)},
         resume_run_id=(remembered_run(model_dir, identity)
-                       if resume_state(model_dir, "epoch", identity) else None),
+                       if will_resume(model_dir, identity) else None),
     )
 
     remember_run(model_dir, run_id, identity)

@@ -23,6 +23,7 @@ half-written cache behind.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -195,18 +196,27 @@ def _check_replaceable(out: Path, index_csv: Path) -> None:
 
 
 def _cache_bytes(n: int, params: FeaturesParams) -> int:
-    frames = num_frames(params.clip_samples, LogMel(sample_rate=params.sample_rate).hop_length)
-    mel_bytes = np.dtype(params.logmel_dtype).itemsize * 128 * frames
+    frontend = LogMel(sample_rate=params.sample_rate)
+    frames = num_frames(params.clip_samples, frontend.hop_length)
+    mel_bytes = np.dtype(params.logmel_dtype).itemsize * frontend.n_mels * frames
     return n * (2 * params.clip_samples + mel_bytes) + (1 << 20)
 
 
 def _reserve(array: np.memmap) -> None:
-    """Allocate a memmap's blocks now: a full disk is an OSError here, not a SIGBUS later."""
+    """Allocate a memmap's blocks now: a full disk is an error here, not a SIGBUS later.
+
+    A file system without ``fallocate`` support is left to the free-space check made before.
+    """
     fd = os.open(array.filename, os.O_RDWR)
     try:
         os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
     except OSError as error:
-        raise DiskFullError(error.errno, f"cannot allocate {array.filename}: {error}") from error
+        if error.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+            return
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            message = f"cannot allocate {array.filename}: {error}"
+            raise DiskFullError(error.errno, message) from error
+        raise
     finally:
         os.close(fd)
 

@@ -152,13 +152,12 @@ def reconstruction_epoch(model: nn.Module, opt: torch.optim.Optimizer, cache: Fe
 
 def fit(name: str, model: nn.Module, objective: str, cache: FeatureCache, data: TrainData,
         params: ModelParams, seed: int, model_dir: Path, device: torch.device,
-        identity: dict[str, Any], on_epoch_end: EpochHook | None = None,
-        state: dict[str, Any] | None = None) -> list[EpochResult]:
+        identity: dict[str, Any], on_epoch_end: EpochHook | None = None) -> list[EpochResult]:
     """Train ``model`` for ``params.epochs``, saving ``last.pt`` after every epoch.
 
     ``identity`` (params, data fingerprint...) is stored in ``last.pt``; a run resumes from
-    ``last.pt`` only when its identity matches. ``state`` carries extra values to store in the
-    checkpoint (e.g. the MLflow run id). Returns the history of all epochs (resumed ones too).
+    ``last.pt`` only when its identity matches. Returns the history of all epochs (resumed ones
+    too).
     """
     opt, sched = make_optimizer(model, params)
     history, start = _resume(model, opt, sched, model_dir / LAST, identity, name)
@@ -180,7 +179,6 @@ def fit(name: str, model: nn.Module, objective: str, cache: FeatureCache, data: 
             "epoch": epoch + 1, "identity": identity, "model": model.state_dict(),
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
             "torch_rng": torch.get_rng_state(), "history": [_stored(h) for h in history],
-            **(state or {}),
         }, model_dir / LAST)
         log.info("%s epoch %d/%d: loss %.4f, lr %.2e, %.1f clips/s (%.1f s)", name, epoch + 1,
                  params.epochs, loss, lr, result.clips_per_s, seconds)
@@ -223,18 +221,17 @@ def _resume(model: nn.Module, opt, sched, path: Path, identity: dict[str, Any],
     return history, int(ckpt["epoch"])
 
 
-def resume_state(model_dir: Path, key: str, identity: dict[str, Any]) -> Any:
-    """A value stored in ``last.pt`` (e.g. the MLflow run id) when training will resume from it.
+def will_resume(model_dir: Path, identity: dict[str, Any]) -> bool:
+    """True when :func:`fit` will resume from ``<model_dir>/last.pt`` (same ``identity``).
 
-    None when there is no ``last.pt``, it is unreadable, or it was written with another
-    ``identity`` (other params or data): then :func:`fit` trains from scratch, and nothing of the
-    old run (such as its MLflow run) may be reused.
+    False when there is no ``last.pt``, it is unreadable, or it was written with another identity
+    (other params, seed or data): then training starts from scratch, and nothing of the old run
+    (such as its MLflow run) may be reused.
     """
     path = model_dir / LAST
     if not path.is_file():
-        return None
+        return False
     try:
-        ckpt = load_checkpoint(path)
+        return load_checkpoint(path).get("identity") == identity
     except ValueError:
-        return None
-    return ckpt.get(key) if ckpt.get("identity") == identity else None
+        return False
