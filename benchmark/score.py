@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmark.data.audio import AudioError, load_clip
+from benchmark.data.audio import AudioError, load_clip_with_length
 from benchmark.data.layout import SAMPLE_RATE, LayoutError, parse_clip_path
 
 Scope = Literal["id", "type", "all"]
@@ -198,7 +198,7 @@ def score_files(
     ``sample_rate`` and ``clip_samples`` default to the model's (see :func:`input_format`).
     Returns one row per scored file (``OUTPUT_COLUMNS``, input order) and the files that failed.
     """
-    from benchmark.evaluation.scores import anomaly_scores
+    from benchmark.evaluation.scores import anomaly_scores, frame_scores
 
     sample_rate, clip_samples = input_format(trained, sample_rate, clip_samples)
     if trained.data.get("data_source") == "synthetic":
@@ -210,10 +210,15 @@ def score_files(
     rows: list[dict[str, object]] = []
     for batch in _loaded_batches(trained, files, machine, sample_rate, clip_samples, batch_size,
                                  errors):
-        clips, waves = zip(*batch, strict=True)
+        clips, waves, lengths = zip(*batch, strict=True)
         wave = torch.from_numpy(np.stack(waves)).to(device)  # (B, L)
         target = torch.tensor([c.class_index for c in clips], dtype=torch.long, device=device)
-        scores = anomaly_scores(trained.model, trained.spec, wave, target)  # (B,)
+        if trained.spec.objective == "reconstruction":  # each clip's own frames (whole clips)
+            front = trained.model.frontend
+            frames = torch.tensor([front.num_frames(n) for n in lengths], device=device)
+            scores = frame_scores(trained.model, front(wave), target, frames).cpu().numpy()
+        else:
+            scores = anomaly_scores(trained.model, trained.spec, wave, target)  # (B,)
         for clip, score in zip(clips, scores, strict=True):
             threshold = thresholds.get(clip.machine_type, clip.machine_id)
             rows.append(
@@ -237,20 +242,22 @@ def _loaded_batches(
     clip_samples: int,
     batch_size: int,
     errors: list[ClipError],
-) -> Iterator[list[tuple[_Clip, np.ndarray]]]:
-    """Batches of (clip, waveform (L,)); a file that fails is appended to ``errors``."""
-    batch: list[tuple[_Clip, np.ndarray]] = []
+) -> Iterator[list[tuple[_Clip, np.ndarray, int]]]:
+    """Batches of (clip, waveform (L,), the clip's own samples); a file that fails is appended to
+    ``errors``."""
+    batch: list[tuple[_Clip, np.ndarray, int]] = []
     for path in files:
         try:
             clip = identify(path, trained.class_to_index, trained.name, machine)
-            wave = load_clip(path, sample_rate=sample_rate, num_samples=clip_samples)
+            wave, length = load_clip_with_length(path, sample_rate=sample_rate,
+                                                 num_samples=clip_samples)
         except (LayoutError, AudioError, ValueError, OSError) as error:
             message = str(error)
             if str(path) not in message:
                 message = f"{path}: {message}"
             errors.append(ClipError(path, message))
             continue
-        batch.append((clip, wave))
+        batch.append((clip, wave, length))
         if len(batch) == batch_size:
             yield batch
             batch = []
@@ -264,17 +271,25 @@ def input_format(
     """``(sample_rate, clip_samples)`` to score with: as given, else those the model was trained
     with (``trained.data``), else 16 kHz and :func:`default_clip_samples` (older checkpoints)."""
     data = trained.data
+    length_key = "dcase_clip_samples" if _reads_whole_clips(trained) else "clip_samples"
     if sample_rate is None:
         sample_rate = int(data.get("sample_rate", SAMPLE_RATE))
     if clip_samples is None:
-        clip_samples = int(data.get("clip_samples", default_clip_samples(trained.spec)))
-    trained_with = (data.get("sample_rate", sample_rate), data.get("clip_samples", clip_samples))
+        clip_samples = int(data.get(length_key, default_clip_samples(trained.spec)))
+    trained_with = (data.get("sample_rate", sample_rate), data.get(length_key, clip_samples))
     if (sample_rate, clip_samples) != trained_with:
         log.warning(
             "model %s was trained on %s samples at %s Hz, scoring %d samples at %d Hz",
             trained.name, trained_with[1], trained_with[0], clip_samples, sample_rate,
         )
     return sample_rate, clip_samples
+
+
+def _reads_whole_clips(trained) -> bool:
+    """Frame models on the DCASE baseline's front end read each clip whole (ToyCar: 11 s)."""
+    from benchmark.features.baselines import DcaseLogMel
+
+    return isinstance(getattr(trained.model, "frontend", None), DcaseLogMel)
 
 
 def default_clip_samples(spec) -> int:

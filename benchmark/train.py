@@ -25,13 +25,22 @@ import pandas as pd
 import torch
 from torch import nn
 
+from benchmark.architectures.per_type import PerTypeModel
 from benchmark.config import ConfigError, flatten, load_section
 from benchmark.evaluation.metrics import roc_table, summarise
-from benchmark.evaluation.scores import anomaly_scores
+from benchmark.evaluation.scores import anomaly_scores, frame_scores
 from benchmark.features.cache import FeatureCache, open_cache
 from benchmark.io import atomic_path, write_json_atomic
 from benchmark.training.checkpoint import FINAL, run_dir, run_stem, save_atomic
-from benchmark.training.loop import EpochHook, EpochResult, TrainData, fit, will_resume
+from benchmark.training.loop import (
+    EpochHook,
+    EpochResult,
+    StepSettings,
+    TrainData,
+    autocast,
+    fit,
+    resume_state,
+)
 from benchmark.training.params import ModelParams, TrainParams
 from benchmark.training.tracking import (
     Tracker,
@@ -69,58 +78,64 @@ def _registry():
     return registry
 
 
+@dataclass
+class TrainingUnit:
+    """One model to fit: all machine types (``machine_type`` None) or one type's clips."""
+
+    machine_type: str | None
+    data: TrainData
+    model_dir: Path  # last.pt of this unit
+    model: nn.Module
+    identity: dict[str, Any]
+
+
 def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 0,
                 on_epoch_end: EpochHook | None = None) -> TrainOutputs:
-    """Train, score and evaluate model ``name`` with ``seed``; writes every output (module doc)."""
+    """Train, score and evaluate model ``name`` with ``seed``; writes every output (module doc).
+
+    ``params.scope == "per_type"`` trains one model per machine type on that type's clips (each in
+    ``models/NAME/seed-K/<type>/``, resumed or reused on its own) and scores every clip with its
+    type's model, as the DCASE 2020 baseline does.
+    """
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     registry = _registry()
     spec = registry.get_spec(name)
-    if train.threads > 0:
-        torch.set_num_threads(train.threads)
-    # Denormal floats slow some CPU kernels down by 100x (measured: the DCASE AE, 1.7 s -> 11 ms
-    # per batch of 512); flushing them to zero changes no result that matters.
-    torch.set_flush_denormal(True)
-    device = _device(train.device)
+    if params.scope == "per_type" and spec.objective != "reconstruction":
+        raise ConfigError(f"models.{name}.scope: per_type is for the frame models "
+                          f"(reconstruction); {name} is a {spec.objective} model of all IDs")
+    device = _configure_torch(train, spec.objective)
     cache = open_cache(train.features_dir)
-    data = _train_data(cache, name)
     kwargs = dict(params.overrides)
     if spec.objective == "classification":
         kwargs["num_classes"] = len(cache.classes)
-    torch.manual_seed(seed)
-    model = registry.create_model(name, **kwargs).to(device)
     model_dir = run_dir(train.models_dir, name, seed)
     model_dir.mkdir(parents=True, exist_ok=True)
-    identity = {
-        "arch": name, "model_kwargs": kwargs, "params": params.to_dict(), "seed": seed,
-        "data": cache.fingerprint,
-        "shapes": {k: list(v.shape) for k, v in model.state_dict().items()},
-    }
+    units = _training_units(registry, name, params, cache, seed, kwargs, model_dir, device)
+    resumes = [resume_state(u.model_dir, u.identity, name) for u in units]
+    identity = units[0].identity if len(units) == 1 else {
+        "arch": name, "scope": params.scope, "units": [u.identity for u in units]}
     tracker = Tracker(train.mlflow, train.mlflow_tracking_uri, train.mlflow_experiment)
     run_id = tracker.start(
         run_name=f"{name} seed {seed}",
         params=flatten({"model": params.to_dict(), "train": asdict(train), "arch": name,
                         "seed": seed,
-                        "num_classes": len(cache.classes), "num_train_clips": len(data.rows),
+                        "num_classes": len(cache.classes),
+                        "num_train_clips": sum(len(u.data.rows) for u in units),
                         "data_source": cache.data_source}),
         tags={"model": name, "dvc_stage": f"train@{name}-{seed}", **dvc_tags(),
               "git_commit": git_commit(), "data_source": cache.data_source,
               "data_fingerprint": cache.fingerprint, "seed": str(seed)},
         resume_run_id=(remembered_run(model_dir, identity)
-                       if will_resume(model_dir, identity) else None),
+                       if all(r is not None for r in resumes) else None),
     )
-
     remember_run(model_dir, run_id, identity)
-
-    def hook(result: EpochResult) -> None:
-        tracker.log_metrics({"loss": result.loss, "lr": result.lr,
-                             "clips_per_s": result.clips_per_s}, step=result.epoch)
-        if on_epoch_end is not None:
-            on_epoch_end(result)
-
     try:
-        history = fit(name, model, spec.objective, cache, data, params, seed, model_dir,
-                      device, identity, hook)
+        history = []
+        for unit, resume in zip(units, resumes, strict=True):
+            history = _fit_unit(name, unit, resume, spec, cache, params, seed, device, train,
+                                _epoch_hook(tracker, unit.machine_type, on_epoch_end))
+        model = _scoring_model(units, cache, spec)
         outputs = _evaluate(name, seed, model, spec, cache, train, params, kwargs, history,
                             model_dir)
     except BaseException:
@@ -132,19 +147,106 @@ def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 
     return outputs
 
 
-def _train_data(cache: FeatureCache, name: str) -> TrainData:
+def _configure_torch(train: TrainParams, objective: str) -> torch.device:
+    """Threads, denormals, cuDNN autotuning; the device (CUDA-only switches warned on CPU)."""
+    threads = train.frame_threads if objective == "reconstruction" else train.threads
+    if threads > 0:
+        torch.set_num_threads(threads)
+    # Denormal floats slow some CPU kernels down by 100x (measured: the DCASE AE, 1.7 s -> 11 ms
+    # per batch of 512); flushing them to zero changes no result that matters.
+    torch.set_flush_denormal(True)
+    device = _device(train.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune the convolutions
+    elif train.compile:
+        log.warning("train.compile applies to CUDA only: training on %s without "
+                    "torch.compile", device)
+    return device
+
+
+def _training_units(registry, name: str, params: ModelParams, cache: FeatureCache, seed: int,
+                    kwargs: dict[str, Any], model_dir: Path,
+                    device: torch.device) -> list[TrainingUnit]:
+    """The models to fit: one for all types, or one per machine type (``scope: per_type``)."""
     train = cache.split("train")
     if train.empty:
         raise ValueError(f"{cache.root}: no training clips in the feature cache (model {name})")
-    return TrainData(rows=train["row"].to_numpy(np.int64),
-                     labels=train["class_index"].to_numpy(np.int64))
+    scopes = ([(None, train)] if params.scope == "all_types" else
+              [(t, g) for t, g in train.groupby("machine_type", sort=False)])
+    units = []
+    for machine_type, rows in scopes:
+        torch.manual_seed(seed)
+        model = registry.create_model(name, **kwargs).to(device)
+        identity = {
+            "arch": name, "model_kwargs": kwargs, "params": params.to_dict(), "seed": seed,
+            "data": cache.fingerprint if machine_type is None
+            else cache.type_fingerprint(machine_type),
+            "shapes": {k: list(v.shape) for k, v in model.state_dict().items()},
+        }
+        if machine_type is not None:
+            identity["machine_type"] = machine_type
+        data = TrainData(rows=rows["row"].to_numpy(np.int64),
+                         labels=rows["class_index"].to_numpy(np.int64))
+        folder = model_dir if machine_type is None else model_dir / machine_type
+        units.append(TrainingUnit(machine_type, data, folder, model, identity))
+    return units
+
+
+def _epoch_hook(tracker: Tracker, machine_type: str | None,
+                on_epoch_end: EpochHook | None) -> EpochHook:
+    """MLflow per-epoch metrics (``loss``; per type: ``loss_<type>``), then ``on_epoch_end``."""
+    suffix = "" if machine_type is None else f"_{machine_type}"
+
+    def hook(result: EpochResult) -> None:
+        metrics = {"loss": result.loss, "lr": result.lr, "clips_per_s": result.clips_per_s}
+        if result.val_loss is not None:
+            metrics["val_loss"] = result.val_loss
+        tracker.log_metrics({k + suffix: v for k, v in metrics.items()}, step=result.epoch)
+        if on_epoch_end is not None:
+            on_epoch_end(result)
+    return hook
+
+
+def _fit_unit(name: str, unit: TrainingUnit, resume: dict[str, Any] | None, spec,
+              cache: FeatureCache, params: ModelParams, seed: int, device: torch.device,
+              train: TrainParams, hook: EpochHook) -> list[EpochResult]:
+    label = name if unit.machine_type is None else f"{name}[{unit.machine_type}]"
+    unit.model_dir.mkdir(parents=True, exist_ok=True)
+    settings = _step_settings(unit.model, spec, train, device)
+    return fit(label, unit.model, spec.objective, cache, unit.data, params, seed,
+               unit.model_dir, device, unit.identity, hook, settings, resume)
+
+
+def _step_settings(model: nn.Module, spec, train: TrainParams,
+                   device: torch.device) -> StepSettings:
+    """CUDA: bf16 autocast (``train.amp``), ``channels_last`` convolutions and optionally
+    ``torch.compile`` for the classifiers; the CPU trains in float32, uncompiled."""
+    cuda = device.type == "cuda"
+    step_model = None
+    if cuda and spec.objective == "classification":
+        if train.channels_last:
+            model.to(memory_format=torch.channels_last)
+        if train.compile:
+            step_model = torch.compile(model)
+    return StepSettings(amp=train.amp and cuda, prefetch=train.prefetch, step_model=step_model)
+
+
+def _scoring_model(units: list[TrainingUnit], cache: FeatureCache, spec) -> nn.Module:
+    """The trained model; per type: a :class:`PerTypeModel` routing clips by their type."""
+    if len(units) == 1 and units[0].machine_type is None:
+        return units[0].model
+    model = PerTypeModel({u.machine_type: u.model for u in units},
+                         [machine_type for machine_type, _ in cache.classes])
+    model.spec = spec  # type: ignore[assignment]
+    return model
 
 
 def score_split(model: nn.Module, spec, cache: FeatureCache, split: str, batch_size: int,
-                device: torch.device, per_class: int = 0) -> pd.DataFrame:
+                device: torch.device, per_class: int = 0, amp: bool = False) -> pd.DataFrame:
     """Anomaly score of every clip of ``split`` (columns :data:`SCORE_COLUMNS`).
 
-    ``per_class > 0`` scores only the first ``per_class`` clips of each (type, ID).
+    ``per_class > 0`` scores only the first ``per_class`` clips of each (type, ID). Frame models
+    score the cached output of their front end (whole clips for the DCASE log-Mel).
     """
     rows = cache.split(split)
     if per_class > 0:
@@ -160,9 +262,16 @@ def score_split(model: nn.Module, spec, cache: FeatureCache, split: str, batch_s
     scores = np.empty(len(rows), dtype=np.float64)
     for start in range(0, len(rows), batch_size):
         part = rows.iloc[start:start + batch_size]
-        wave = cache.waves(part["row"].to_numpy()).to(device)  # (B, L)
         target = torch.tensor(part["class_index"].to_numpy(np.int64), device=device)
-        scores[start:start + len(part)] = anomaly_scores(model, spec, wave, target)
+        with autocast(device, amp):
+            if spec.objective == "reconstruction":
+                logmel, frames = cache.frame_logmel(model.frontend, part["row"].to_numpy())
+                values = frame_scores(model, logmel.to(device), target,
+                                      frames.to(device)).float().cpu().numpy()
+            else:
+                wave = cache.waves(part["row"].to_numpy()).to(device)  # (B, L)
+                values = anomaly_scores(model, spec, wave, target)
+        scores[start:start + len(part)] = values
     out = rows[SCORE_COLUMNS[:-1]].copy()
     out["score"] = scores
     return out
@@ -187,19 +296,22 @@ def _evaluate(name: str, seed: int, model: nn.Module, spec, cache: FeatureCache,
               train: TrainParams, params: ModelParams, kwargs: dict[str, Any],
               history: list[EpochResult], model_dir: Path) -> TrainOutputs:
     device = next(model.parameters()).device
+    amp = train.amp and device.type == "cuda"
     tic = time.perf_counter()
     train_scores = score_split(model, spec, cache, "train", train.score_batch_size, device,
-                               train.train_score_clips_per_class)
-    test_scores = score_split(model, spec, cache, "test", train.score_batch_size, device)
+                               train.train_score_clips_per_class, amp)
+    test_scores = score_split(model, spec, cache, "test", train.score_batch_size, device,
+                              amp=amp)
     log.info("%s: scored %d train + %d test clips (%.1f s)", name, len(train_scores),
              len(test_scores), time.perf_counter() - tic)
     save_atomic({
         "arch": name, "model_kwargs": kwargs, "classes": [list(c) for c in cache.classes],
         "state_dict": model.state_dict(), "objective": spec.objective,
-        "input_kind": spec.input_kind, "epoch": params.epochs,
+        "input_kind": spec.input_kind, "epoch": params.epochs, "scope": params.scope,
         "params": {"model": params.to_dict(), "seed": seed},
         "train_score_stats": score_stats(train_scores),
         "data": {"sample_rate": cache.sample_rate, "clip_samples": int(cache.meta["clip_samples"]),
+                 "dcase_clip_samples": int(cache.meta["dcase_clip_samples"]),
                  "data_source": cache.data_source, "fingerprint": cache.fingerprint},
     }, model_dir / FINAL)
     _write_csv(train_scores, model_dir / "train_scores.csv")

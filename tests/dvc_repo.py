@@ -26,12 +26,12 @@ def tiny_params() -> dict[str, Any]:
     params["data"].update(machine_types=["fan", "slider"], clip_samples=16000)
     params["data"]["synthetic"].update(ids_per_type=1, train_clips_per_id=4,
                                        test_normal_per_id=2, test_anomaly_per_id=2, workers=2)
-    params["features"].update(clip_samples=16000)
+    params["features"].update(clip_samples=16000, dcase_clip_samples=16000)
     params["train"].update(train_score_clips_per_class=2)
     frame = {"epochs": 1, "clips_per_epoch": 0, "batch_size": 64, "lr": 1.0e-3,
              "weight_decay": 0.0, "optimizer": "adam", "eta_min_ratio": 0.1,
-             "schedule_start_epoch": 0, "mixup_alpha": 0.0,
-             "overrides": {}}
+             "schedule_start_epoch": 0, "mixup_alpha": 0.0, "scope": "per_type",
+             "validation_split": 0.1, "overrides": {}}
     params["models"] = {"idnn": dict(frame), "dcase2020_ae": dict(frame)}
     params["complexity"].update(models=["idnn"])
     params["report"].update(table_models=["idnn", "dcase2020_ae"], figure_model="idnn",

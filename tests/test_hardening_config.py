@@ -107,10 +107,11 @@ def test_cross_check_skips_absent_sections(tmp_path):
 
 
 def _train(device: str) -> TrainParams:
-    values = {"device": device, "threads": 0, "features_dir": "f",
+    values = {"device": device, "threads": 0, "frame_threads": 0, "features_dir": "f",
               "models_dir": "m", "reports_dir": "r", "score_batch_size": 4,
-              "train_score_clips_per_class": 0, "mlflow": False, "mlflow_tracking_uri": "x",
-              "mlflow_experiment": "e"}
+              "train_score_clips_per_class": 0, "amp": True, "compile": False,
+              "channels_last": True, "prefetch": 2, "mlflow": False,
+              "mlflow_tracking_uri": "x", "mlflow_experiment": "e"}
     return from_dict(TrainParams, values, "train")
 
 

@@ -40,15 +40,15 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def load_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The keyword arguments of every ``load_clip`` call made while scoring."""
+    """The keyword arguments of every ``load_clip_with_length`` call made while scoring."""
     calls: list[dict[str, Any]] = []
-    real = benchmark.score.load_clip
+    real = benchmark.score.load_clip_with_length
 
     def spy(path, **kwargs):
         calls.append(kwargs)
         return real(path, **kwargs)
 
-    monkeypatch.setattr(benchmark.score, "load_clip", spy)
+    monkeypatch.setattr(benchmark.score, "load_clip_with_length", spy)
     return calls
 
 

@@ -85,5 +85,11 @@ def test_the_paper_profile_switches_every_model_in_one_dvc_experiment(tmp_path):
     assert params["models"]["stgram_mfn"] | {"overrides": {}} == {
         "epochs": 300, "clips_per_epoch": 0, "batch_size": 128, "lr": 1.0e-4,
         "weight_decay": 0.0, "optimizer": "adam", "eta_min_ratio": 0.1,
-        "schedule_start_epoch": 20, "mixup_alpha": 0.0, "overrides": {}}
-    assert params["models"]["dcase2020_ae"]["batch_size"] == 512
+        "schedule_start_epoch": 20, "mixup_alpha": 0.0, "scope": "all_types",
+        "validation_split": 0.0, "overrides": {}}
+    for frame_model in ("dcase2020_ae", "idnn"):  # the DCASE 2020 baseline's protocol
+        assert params["models"][frame_model] | {"overrides": {}} == {
+            "epochs": 100, "clips_per_epoch": 0, "batch_size": 512, "lr": 1.0e-3,
+            "weight_decay": 0.0, "optimizer": "adam", "eta_min_ratio": 1.0,
+            "schedule_start_epoch": 0, "mixup_alpha": 0.0, "scope": "per_type",
+            "validation_split": 0.1, "overrides": {}}

@@ -525,6 +525,7 @@ def _write_cache(folder: Path) -> None:
     rng = np.random.default_rng(0)
     np.save(folder / "waveforms.npy", rng.integers(-3000, 3000, (len(index), CLIP), np.int16))
     np.save(folder / "logmel.npy", np.zeros((len(index), 128, 32), np.float16))
+    np.save(folder / "logmel_dcase.npy", np.zeros((len(index), 128, 32), np.float16))
     meta = {"sample_rate": 16000, "clip_samples": CLIP, "classes": [list(c) for c in CLASSES],
             "data_source": "synthetic", "fingerprint": "test"}
     (folder / "meta.json").write_text(json.dumps(meta))

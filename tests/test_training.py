@@ -202,3 +202,84 @@ def test_each_seed_is_its_own_run_and_the_report_aggregates_them(features, tmp_p
         50 * (outs[0].metrics["mean"]["auc"] + outs[1].metrics["mean"]["auc"]))
     with pytest.raises(SystemExit):
         main(["--model", TINY_CLS, "--seed", "-1"])
+
+
+# ---------------------------------------------------------------- the accelerator-friendly loop
+
+
+def test_prefetching_gives_the_same_batches_and_metrics_as_the_simple_loop(features, tmp_path):
+    runs = {}
+    for prefetch in (0, 3):
+        params = tiny_train_params(tmp_path / f"p{prefetch}", features, prefetch=prefetch)
+        runs[prefetch] = train_model(TINY_CLS, params, tiny_model_params(epochs=2))
+    assert runs[0].metrics == runs[3].metrics
+    assert [h.loss for h in runs[0].history] == [h.loss for h in runs[3].history]
+    first, second = (load_checkpoint(r.model_dir / "last.pt") for r in runs.values())
+    assert all(torch.equal(first["model"][k], second["model"][k]) for k in first["model"])
+
+
+def test_the_prefetched_batches_are_the_simple_loops_batches(features):
+    from benchmark.training.loop import Prefetcher, TrainData, clip_batches, epoch_rng
+
+    cache = open_cache(features)
+    train = cache.split("train")
+    data = TrainData(train["row"].to_numpy(), train["class_index"].to_numpy())
+    params = tiny_model_params(batch_size=3)
+    simple = list(clip_batches(cache, data, params, epoch_rng(0, 1)))
+    ahead = list(Prefetcher(clip_batches(cache, data, params, epoch_rng(0, 1)), depth=2))
+    assert len(simple) == len(ahead) > 1
+    for a, b in zip(simple, ahead, strict=True):
+        assert torch.equal(a.wave, b.wave) and torch.equal(a.target, b.target)
+        assert a.draw.lam == b.draw.lam and np.array_equal(a.draw.perm, b.draw.perm)
+
+
+def test_the_prefetcher_raises_the_sources_error_and_stops_when_left():
+    import threading
+
+    from benchmark.training.loop import Prefetcher
+
+    def failing():
+        yield 1
+        raise OSError("disk read failed at batch 2")
+
+    got = []
+    with pytest.raises(OSError, match="batch 2"):
+        for item in Prefetcher(failing(), depth=2):
+            got.append(item)
+    assert got == [1]
+    before = threading.active_count()
+    for item in Prefetcher(iter(range(1000)), depth=2):
+        if item == 3:
+            break
+    assert threading.active_count() == before  # the producer thread has ended
+
+
+def test_cuda_only_switches_are_ignored_on_the_cpu_with_a_warning(features, tmp_path, caplog):
+    plain = train_model(TINY_CLS, tiny_train_params(tmp_path / "plain", features, amp=False,
+                                                     compile=False),
+                        tiny_model_params(epochs=1))
+    with caplog.at_level(logging.WARNING, logger="benchmark.train"):
+        switched = train_model(TINY_CLS, tiny_train_params(tmp_path / "on", features, amp=True,
+                                                            compile=True),
+                               tiny_model_params(epochs=1))
+    assert "train.compile applies to CUDA only" in caplog.text
+    assert switched.metrics == plain.metrics  # float32, uncompiled: the same numbers
+    assert "cuda_rng" not in load_checkpoint(switched.model_dir / "last.pt")
+
+
+def test_the_loss_is_checked_without_a_sync_per_step(features, tmp_path, monkeypatch):
+    from benchmark.training import loop
+
+    reads = []
+    original = loop._LossSum.check
+
+    def counted(self):
+        reads.append(self.steps)
+        return original(self)
+
+    monkeypatch.setattr(loop._LossSum, "check", counted)
+    monkeypatch.setattr(loop, "CHECK_EVERY", 3)
+    train_model(TINY_CLS, tiny_train_params(tmp_path, features), tiny_model_params(epochs=1,
+                                                                                   batch_size=2))
+    steps = len(open_cache(features).split("train")) // 2
+    assert reads == [3 * k for k in range(1, steps // 3 + 1)] + [steps]  # every 3rd + epoch end

@@ -338,7 +338,7 @@ def test_trained_checkpoints_load_with_weights_only(tiny):
     out = train_model(TINY_CLS, tiny_train_params(tiny, tiny / "features"),
                       tiny_model_params(epochs=1))
     trained = load_trained(out.model_dir)
-    assert trained.data == {"sample_rate": 16000, "clip_samples": 8000,
+    assert trained.data == {"sample_rate": 16000, "clip_samples": 8000, "dcase_clip_samples": 8000,
                             "data_source": "synthetic",
                             "fingerprint": open_cache(tiny / "features").fingerprint}
     assert load_checkpoint(out.model_dir / "last.pt")["epoch"] == 1

@@ -111,7 +111,8 @@ def tiny_data_params(root: Path) -> DataParams:
 
 def tiny_features_params(root: Path, **overrides: Any) -> FeaturesParams:
     values = {"index": str(root / "raw" / "index.csv"), "out_dir": str(root / "features"),
-              "sample_rate": 16000, "clip_samples": CLIP_SAMPLES, "chunk_clips": 5,
+              "sample_rate": 16000, "clip_samples": CLIP_SAMPLES,
+              "dcase_clip_samples": CLIP_SAMPLES, "chunk_clips": 5,
               "workers": 2, "logmel_dtype": "float16"}
     values.update(overrides)
     return FeaturesParams(**values)
@@ -124,9 +125,10 @@ def make_tiny_cache(root: Path) -> Path:
 
 
 def tiny_train_params(root: Path, features: Path, **overrides: Any) -> TrainParams:
-    values = {"device": "cpu", "threads": 2, "features_dir": str(features),
+    values = {"device": "cpu", "threads": 2, "frame_threads": 1, "features_dir": str(features),
               "models_dir": str(root / "models"), "reports_dir": str(root / "reports"),
-              "score_batch_size": 8, "train_score_clips_per_class": 0, "mlflow": False,
+              "score_batch_size": 8, "train_score_clips_per_class": 0, "amp": True,
+              "compile": False, "channels_last": True, "prefetch": 2, "mlflow": False,
               "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
               "mlflow_experiment": "test"}
     values.update(overrides)
@@ -136,8 +138,8 @@ def tiny_train_params(root: Path, features: Path, **overrides: Any) -> TrainPara
 def tiny_model_params(**overrides: Any) -> ModelParams:
     values = {"epochs": 2, "batch_size": 4, "lr": 0.01, "weight_decay": 0.01,
               "optimizer": "adamw", "eta_min_ratio": 0.1, "schedule_start_epoch": 0,
-              "mixup_alpha": 0.2, "clips_per_epoch": 0,
-              "overrides": {}}
+              "mixup_alpha": 0.2, "clips_per_epoch": 0, "scope": "all_types",
+              "validation_split": 0.0, "overrides": {}}
     values.update(overrides)
     return from_dict(ModelParams, values, "models.tiny")
 

@@ -3,7 +3,8 @@
 * ``dcase2020_ae``: the DCASE 2020 Challenge Task 2 baseline (Y. Koizumi et al., "Description
   and discussion on DCASE2020 Challenge Task2", DCASE 2020 Workshop; code
   y-kawagu/dcase2020_task2_baseline). Dense autoencoder 640 -> 128 x 4 -> 8 -> 128 x 4 -> 640,
-  every hidden layer Dense -> BatchNorm -> ReLU, linear output; MSE to its input.
+  every hidden layer Dense -> BatchNorm (Keras defaults: eps 1e-3, moving-average momentum 0.99)
+  -> ReLU, linear output, Glorot-uniform weights; MSE to its input.
   267,928 trainable parameters (Keras reports 269,992, counting BN moving statistics).
 * ``idnn``: Interpolation DNN (K. Suefusa et al., "Anomalous Sound Detection Based on
   Interpolation Deep Neural Network", ICASSP 2020): the 4 outer frames of the context
@@ -13,6 +14,14 @@
 A context vector is frame-major: ``[frame t-2 | t-1 | t | t+1 | t+2]``, 128 Mels each, so a
 10-s clip (313 frames) gives 309 vectors of 640 (:meth:`FrameModel.frames`). The models accept
 any leading shape ``(..., 640)``.
+
+Both read the DCASE 2020 baseline's own log-Mel by default
+(:class:`~benchmark.features.baselines.DcaseLogMel`: librosa's Slaney Mel scale and norm,
+``10 log10(x + float eps)``), of the whole clip (an 11-s ToyCar clip gives 340 vectors), as
+that baseline did; ``frontend="paper"`` gives them the paper's log-Mel instead (equal terms).
+Their recipe (``params.yaml``): one model per machine type (``scope: per_type``), Adam lr 1e-3,
+batch 512 vectors, 100 epochs, the last 10 % of each type's vectors held out (Keras
+``validation_split=0.1``).
 """
 
 from __future__ import annotations
@@ -23,15 +32,18 @@ import torch
 from torch import nn
 
 from benchmark.architectures.registry import ModelSpec, register_model
+from benchmark.features.baselines import DcaseLogMel
 from benchmark.features.logmel import LogMel
 
-__all__ = ["context_frames", "FrameModel", "DenseAutoencoder", "IDNN"]
+__all__ = ["context_frames", "FrameModel", "DenseAutoencoder", "IDNN", "FRAME_FRONTENDS"]
 
 N_MELS, CONTEXT = 128, 5
 INPUT_DIM = N_MELS * CONTEXT  # 640
 CENTRE = slice(N_MELS * (CONTEXT // 2), N_MELS * (CONTEXT // 2 + 1))  # 256:384
 AE_LAYERS = (128, 128, 128, 128, 8, 128, 128, 128, 128)
 IDNN_LAYERS = (64, 32, 16, 32, 64)
+FRAME_FRONTENDS = {"dcase": DcaseLogMel, "paper": LogMel}
+"""``frontend`` argument of the frame models -> its log-Mel module (both 128 Mels, hop 512)."""
 
 
 def context_frames(logmel: torch.Tensor, context: int = CONTEXT) -> torch.Tensor:
@@ -49,7 +61,9 @@ def _mlp(sizes: Sequence[int], batch_norm: bool) -> nn.Sequential:
     for in_dim, out_dim in zip(sizes[:-2], sizes[1:-1], strict=True):
         layers.append(nn.Linear(in_dim, out_dim))
         if batch_norm:
-            layers.append(nn.BatchNorm1d(out_dim))
+            # Keras' BatchNormalization defaults (the baseline's framework): moving averages
+            # with momentum 0.99 (torch: momentum 0.01) and epsilon 1e-3
+            layers.append(nn.BatchNorm1d(out_dim, eps=1e-3, momentum=0.01))
         layers.append(nn.ReLU(inplace=True))
     layers.append(nn.Linear(sizes[-2], sizes[-1]))
     return nn.Sequential(*layers)
@@ -58,9 +72,12 @@ def _mlp(sizes: Sequence[int], batch_norm: bool) -> nn.Sequential:
 class FrameModel(nn.Module):
     """Base of the frame models: ``frontend`` (log-Mel), :meth:`frames`, :meth:`target`."""
 
-    def __init__(self) -> None:
+    def __init__(self, frontend: str = "dcase") -> None:
         super().__init__()
-        self.frontend = LogMel()
+        if frontend not in FRAME_FRONTENDS:
+            raise ValueError(f"{type(self).__name__}: frontend must be one of "
+                             f"{sorted(FRAME_FRONTENDS)}, got {frontend!r}")
+        self.frontend = FRAME_FRONTENDS[frontend]()
 
     @staticmethod
     def frames(logmel: torch.Tensor) -> torch.Tensor:
@@ -75,8 +92,8 @@ class FrameModel(nn.Module):
 class DenseAutoencoder(FrameModel):
     """DCASE 2020 baseline autoencoder: ``(..., 640)`` -> reconstruction ``(..., 640)``."""
 
-    def __init__(self, layers: Sequence[int] = AE_LAYERS) -> None:
-        super().__init__()
+    def __init__(self, layers: Sequence[int] = AE_LAYERS, frontend: str = "dcase") -> None:
+        super().__init__(frontend)
         self.net = _mlp((INPUT_DIM, *layers, INPUT_DIM), batch_norm=True)
         for module in self.net:
             if isinstance(module, nn.Linear):  # Keras defaults: Glorot-uniform, zero bias
@@ -91,8 +108,8 @@ class DenseAutoencoder(FrameModel):
 class IDNN(FrameModel):
     """Interpolation DNN: ``(..., 640)`` -> predicted centre frame ``(..., 128)``."""
 
-    def __init__(self, layers: Sequence[int] = IDNN_LAYERS) -> None:
-        super().__init__()
+    def __init__(self, layers: Sequence[int] = IDNN_LAYERS, frontend: str = "dcase") -> None:
+        super().__init__(frontend)
         self.net = _mlp((INPUT_DIM - N_MELS, *layers, N_MELS), batch_norm=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -115,11 +132,12 @@ def _spec(name: str, paper_params: int | None, description: str) -> ModelSpec:
 
 
 @register_model(_spec("idnn", 46_000, "IDNN (Suefusa et al. 2020): interpolate the centre frame"))
-def idnn(num_classes: int | None = None, layers: Sequence[int] = IDNN_LAYERS) -> IDNN:
-    return IDNN(layers)
+def idnn(num_classes: int | None = None, layers: Sequence[int] = IDNN_LAYERS,
+         frontend: str = "dcase") -> IDNN:
+    return IDNN(layers, frontend)
 
 
 @register_model(_spec("dcase2020_ae", None, "DCASE 2020 Task 2 baseline dense autoencoder"))
-def dcase2020_ae(num_classes: int | None = None,
-                 layers: Sequence[int] = AE_LAYERS) -> DenseAutoencoder:
-    return DenseAutoencoder(layers)
+def dcase2020_ae(num_classes: int | None = None, layers: Sequence[int] = AE_LAYERS,
+                 frontend: str = "dcase") -> DenseAutoencoder:
+    return DenseAutoencoder(layers, frontend)

@@ -74,6 +74,25 @@ def load_clip(
     Raises :class:`AudioError` naming the file when it is missing, unreadable, empty or holds
     non-finite samples; warns (naming it) when it is truncated.
     """
+    return load_clip_with_length(path, sample_rate=sample_rate, num_samples=num_samples,
+                                 stats=stats)[0]
+
+
+def load_clip_with_length(
+    path: str | Path,
+    *,
+    sample_rate: int,
+    num_samples: int,
+    stats: LoadStats | None = None,
+    nominal_samples: int | None = None,
+) -> tuple[np.ndarray, int]:
+    """:func:`load_clip` and the clip's own length in samples at ``sample_rate``.
+
+    The wave has ``num_samples`` samples (cropped or zero-padded); the length says how many of
+    them are the clip's (``min(length, num_samples)``). ``stats`` counts crops and pads against
+    ``nominal_samples`` (default ``num_samples``): the feature cache reads clips up to 11 s for
+    the DCASE front end and counts against its 10-s clip length.
+    """
     path = Path(path)
     if num_samples <= 0 or sample_rate <= 0:
         raise ValueError(
@@ -103,13 +122,14 @@ def load_clip(
     if not np.isfinite(wave).all():
         raise AudioError(f"{path}: audio holds NaN or infinite samples")
     if stats is not None:
+        nominal = num_samples if nominal_samples is None else nominal_samples
         stats.loaded += 1
-        stats.cropped += int(length > num_samples)
-        stats.padded += int(length < num_samples)
+        stats.cropped += int(length > nominal)
+        stats.padded += int(length < nominal)
         stats.resampled += int(rate != sample_rate)
         stats.multichannel += int(channels > 1)
         stats.truncated += int(truncated)
-    return np.clip(wave, -1.0, 1.0).astype(np.float32, copy=False)
+    return np.clip(wave, -1.0, 1.0).astype(np.float32, copy=False), min(length, num_samples)
 
 
 def _info(path: Path) -> tuple[int, int, int, int]:

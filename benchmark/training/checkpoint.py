@@ -1,8 +1,10 @@
 """Checkpoints: ``models/<NAME>/last.pt`` (resume) and ``final.pt`` (the trained model).
 
 ``final.pt`` is a dict with ``arch``, ``model_kwargs``, ``classes`` ([[type, id], ...]),
-``state_dict``, ``objective``, ``input_kind``, ``epoch``, ``params``, ``train_score_stats`` and
-``data`` (``sample_rate``, ``clip_samples``, ``data_source`` of the training clips);
+``state_dict``, ``objective``, ``input_kind``, ``epoch``, ``scope`` (``per_type``: the state of a
+:class:`~benchmark.architectures.per_type.PerTypeModel`, one model per machine type),
+``params``, ``train_score_stats`` and ``data`` (``sample_rate``, ``clip_samples``,
+``dcase_clip_samples``, ``data_source`` of the training clips);
 :func:`load_trained` turns it back into a model in eval mode. Both files are written atomically
 (a unique temporary file in the same folder + rename), so an interrupted run never leaves a
 truncated checkpoint and two writers never share a temporary file.
@@ -136,10 +138,18 @@ def load_trained(model_dir: str | Path, device: str | torch.device = "cpu") -> T
     if missing:
         raise ValueError(f"{path}: checkpoint lacks {sorted(missing)}")
     spec = get_spec(data["arch"])
-    model = create_model(data["arch"], **data["model_kwargs"])
+    classes = [(str(t), str(i)) for t, i in data["classes"]]
+    if data.get("scope") == "per_type":  # one model per machine type (the DCASE baseline's way)
+        from benchmark.architectures.per_type import PerTypeModel
+
+        types = dict.fromkeys(t for t, _ in classes)
+        model = PerTypeModel({t: create_model(data["arch"], **data["model_kwargs"])
+                              for t in types}, [t for t, _ in classes])
+        model.spec = spec
+    else:
+        model = create_model(data["arch"], **data["model_kwargs"])
     model.load_state_dict(data["state_dict"])
     model.to(device).eval()
-    classes = [(str(t), str(i)) for t, i in data["classes"]]
     return TrainedModel(
         model=model,
         spec=spec,

@@ -2,6 +2,10 @@
 
 One mixing weight ``lam ~ Beta(alpha, alpha)`` per batch and a random pairing of the batch with
 itself; the raw waveforms are mixed, the targets are kept as the pair ``(y_a, y_b)``.
+
+The draws (:func:`draw_mixup`, on the host from the epoch's generator, where the batches are
+prepared) are separate from the mixing (:func:`mix`, where the batch is: on the GPU), so the
+batch pipeline can run ahead of the accelerator without changing a single draw.
 """
 
 from __future__ import annotations
@@ -19,10 +23,27 @@ class Mixed(NamedTuple):
     lam: float
 
 
+class MixupDraw(NamedTuple):
+    lam: float  # 1.0 = no mixing
+    perm: np.ndarray | None  # (B,) partner of each clip; None = no mixing
+
+
+def draw_mixup(alpha: float, batch: int, rng: np.random.Generator) -> MixupDraw:
+    """``lam ~ Beta(alpha, alpha)`` then a permutation of ``batch``; ``alpha == 0``: none."""
+    if alpha <= 0:
+        return MixupDraw(1.0, None)
+    lam = float(rng.beta(alpha, alpha))
+    return MixupDraw(lam, rng.permutation(batch))
+
+
+def mix(x: torch.Tensor, y: torch.Tensor, draw: MixupDraw) -> Mixed:
+    """Mix ``x`` (B, ...) with its partners ``x[perm]`` on ``x``'s device."""
+    if draw.perm is None:
+        return Mixed(x, y, y, 1.0)
+    perm = torch.from_numpy(draw.perm).to(x.device, non_blocking=True)
+    return Mixed(draw.lam * x + (1.0 - draw.lam) * x[perm], y, y[perm], draw.lam)
+
+
 def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, rng: np.random.Generator) -> Mixed:
     """Mix ``x`` (B, ...) with a random permutation of itself; ``alpha == 0`` is the identity."""
-    if alpha <= 0:
-        return Mixed(x, y, y, 1.0)
-    lam = float(rng.beta(alpha, alpha))
-    perm = torch.from_numpy(rng.permutation(x.shape[0])).to(x.device)
-    return Mixed(lam * x + (1.0 - lam) * x[perm], y, y[perm], lam)
+    return mix(x, y, draw_mixup(alpha, x.shape[0], rng))
