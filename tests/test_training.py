@@ -283,3 +283,20 @@ def test_the_loss_is_checked_without_a_sync_per_step(features, tmp_path, monkeyp
                                                                                    batch_size=2))
     steps = len(open_cache(features).split("train")) // 2
     assert reads == [3 * k for k in range(1, steps // 3 + 1)] + [steps]  # every 3rd + epoch end
+
+
+def test_the_angular_head_runs_in_float32_under_bf16_autocast():
+    from types import SimpleNamespace
+
+    from benchmark.architectures.heads import ArcFace
+    from benchmark.training.losses import head_logits
+
+    torch.manual_seed(0)
+    model = SimpleNamespace(head=ArcFace(128, 41))  # the proposed model's head, s 40, m 0.7
+    emb, target = torch.randn(64, 128), torch.randint(0, 41, (64,))
+    exact = model.head(emb, target)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        plain = model.head(emb, target)  # what autocast alone would compute
+        ours = head_logits(model, emb, target)
+    assert ours.dtype == torch.float32 and torch.allclose(ours, exact, atol=1e-5)
+    assert (plain.float() - exact).abs().max() > 1e-2  # bf16 cosines: off by > 0.01 logit

@@ -27,7 +27,8 @@ def anomaly_scores(model: nn.Module, spec, waveforms: torch.Tensor,
                 "(class_index -1) with a classification model"
             )
         emb = model(waveforms)  # (B, h)
-        logits = model.head(emb, class_index)  # (B, num_classes)
+        with torch.autocast(emb.device.type, enabled=False):  # the head in float32 (see losses)
+            logits = model.head(emb.float(), class_index)  # (B, num_classes)
         return F.cross_entropy(logits, class_index, reduction="none").cpu().numpy()
     if spec.objective == "reconstruction":
         return frame_scores(model, model.frontend(waveforms), class_index).cpu().numpy()

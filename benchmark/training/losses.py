@@ -14,11 +14,18 @@ def arcmix_loss(model: nn.Module, emb: torch.Tensor, y_a: torch.Tensor, y_b: tor
     As in Noisy-ArcMix (Choi et al. 2024) and the paper's code, the angular margin is applied
     once, to the batch's own class ``y_a``; the same logits are scored against both targets.
     """
-    logits = model.head(emb, y_a)  # (B, num_classes)
+    logits = head_logits(model, emb, y_a)  # (B, num_classes)
     loss = lam * F.cross_entropy(logits, y_a)
     if lam < 1.0:
         loss = loss + (1.0 - lam) * F.cross_entropy(logits, y_b)
     return loss
+
+
+def head_logits(model: nn.Module, emb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The angular head's logits in float32, also under bf16 autocast: cos(theta + m) and the
+    scale s = 30 need more than bf16's 3 significant digits (no effect outside autocast)."""
+    with torch.autocast(emb.device.type, enabled=False):
+        return model.head(emb.float(), target)
 
 
 def reconstruction_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
