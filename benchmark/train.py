@@ -113,7 +113,7 @@ def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 
     model_dir.mkdir(parents=True, exist_ok=True)
     units = _training_units(registry, name, params, cache, seed, kwargs, model_dir, device)
     resumes = [resume_state(u.model_dir, u.identity, name) for u in units]
-    identity = units[0].identity if len(units) == 1 else {
+    identity = units[0].identity if params.scope == "all_types" else {
         "arch": name, "scope": params.scope, "units": [u.identity for u in units]}
     tracker = Tracker(train.mlflow, train.mlflow_tracking_uri, train.mlflow_experiment)
     run_id = tracker.start(
@@ -131,11 +131,11 @@ def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 
     )
     remember_run(model_dir, run_id, identity)
     try:
-        history = []
+        history = []  # every unit's epochs, unit after unit
         for unit, resume in zip(units, resumes, strict=True):
-            history = _fit_unit(name, unit, resume, spec, cache, params, seed, device, train,
-                                _epoch_hook(tracker, unit.machine_type, on_epoch_end))
-        model = _scoring_model(units, cache, spec)
+            history += _fit_unit(name, unit, resume, spec, cache, params, seed, device, train,
+                                 _epoch_hook(tracker, unit.machine_type, on_epoch_end))
+        model = _scoring_model(units, cache, spec, params.scope)
         outputs = _evaluate(name, seed, model, spec, cache, train, params, kwargs, history,
                             model_dir)
     except BaseException:
@@ -231,9 +231,10 @@ def _step_settings(model: nn.Module, spec, train: TrainParams,
     return StepSettings(amp=train.amp and cuda, prefetch=train.prefetch, step_model=step_model)
 
 
-def _scoring_model(units: list[TrainingUnit], cache: FeatureCache, spec) -> nn.Module:
+def _scoring_model(units: list[TrainingUnit], cache: FeatureCache, spec,
+                   scope: str) -> nn.Module:
     """The trained model; per type: a :class:`PerTypeModel` routing clips by their type."""
-    if len(units) == 1 and units[0].machine_type is None:
+    if scope == "all_types":
         return units[0].model
     model = PerTypeModel({u.machine_type: u.model for u in units},
                          [machine_type for machine_type, _ in cache.classes])

@@ -219,14 +219,25 @@ def test_prefetching_gives_the_same_batches_and_metrics_as_the_simple_loop(featu
 
 
 def test_the_prefetched_batches_are_the_simple_loops_batches(features):
-    from benchmark.training.loop import Prefetcher, TrainData, clip_batches, epoch_rng
+    from benchmark.training.loop import (
+        Prefetcher,
+        TrainData,
+        clip_batches,
+        epoch_batches,
+        epoch_rng,
+    )
 
     cache = open_cache(features)
     train = cache.split("train")
     data = TrainData(train["row"].to_numpy(), train["class_index"].to_numpy())
     params = tiny_model_params(batch_size=3)
-    simple = list(clip_batches(cache, data, params, epoch_rng(0, 1)))
-    ahead = list(Prefetcher(clip_batches(cache, data, params, epoch_rng(0, 1)), depth=2))
+
+    def batches(rng):
+        return clip_batches(cache, data, epoch_batches(data, params, rng), params.mixup_alpha,
+                            rng)
+
+    simple = list(batches(epoch_rng(0, 1)))
+    ahead = list(Prefetcher(batches(epoch_rng(0, 1)), depth=2))
     assert len(simple) == len(ahead) > 1
     for a, b in zip(simple, ahead, strict=True):
         assert torch.equal(a.wave, b.wave) and torch.equal(a.target, b.target)

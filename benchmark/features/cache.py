@@ -161,18 +161,19 @@ class FeatureCache:
         if frontend.n_mels != array.shape[1]:
             raise ValueError(f"{self.root}: front end has {frontend.n_mels} Mels, the cache "
                              f"{array.shape[1]}")
-        order = np.argsort(rows)  # memmap reads are faster in file order
-        data = np.empty((len(rows), *array.shape[1:]), dtype=np.float32)
-        data[order] = array[rows[order]]
-        return torch.from_numpy(data), torch.from_numpy(frames)
+        return _read_rows(array, rows), torch.from_numpy(frames)
 
     def waves(self, rows: np.ndarray) -> torch.Tensor:
         """Float waveforms in [-1, 1) of the given cache rows, ``(B, L)`` float32."""
-        rows = np.asarray(rows)
-        order = np.argsort(rows)  # memmap reads are faster in file order
-        data = np.empty((len(rows), self.waveforms.shape[1]), dtype=np.float32)
-        data[order] = self.waveforms[rows[order]]
-        return torch.from_numpy(data).div_(PCM_SCALE)
+        return _read_rows(self.waveforms, np.asarray(rows)).div_(PCM_SCALE)
+
+
+def _read_rows(array: np.ndarray, rows: np.ndarray) -> torch.Tensor:
+    """``array[rows]`` as float32 ``(B, ...)``, read in file order (faster from a memmap)."""
+    order = np.argsort(rows)
+    data = np.empty((len(rows), *array.shape[1:]), dtype=np.float32)
+    data[order] = array[rows[order]]
+    return torch.from_numpy(data)
 
 
 def open_cache(directory: str | Path) -> FeatureCache:

@@ -95,10 +95,14 @@ def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, 0x5EED])
 
 
+def epoch_clips(n: int, clips_per_epoch: int) -> int:
+    """Clips one epoch sees: all ``n``, or ``clips_per_epoch`` of them (when fewer)."""
+    return clips_per_epoch if 0 < clips_per_epoch < n else n
+
+
 def epoch_order(n: int, clips_per_epoch: int, rng: np.random.Generator) -> np.ndarray:
     """The clips of one epoch in random order: all ``n``, or ``clips_per_epoch`` of them."""
-    order = rng.permutation(n)
-    return order[:clips_per_epoch] if 0 < clips_per_epoch < n else order
+    return rng.permutation(n)[:epoch_clips(n, clips_per_epoch)]
 
 
 def make_optimizer(model: nn.Module, params: ModelParams):
@@ -182,14 +186,20 @@ class ClipBatch(NamedTuple):
     draw: MixupDraw
 
 
-def clip_batches(cache: FeatureCache, data: TrainData, params: ModelParams,
-                 rng: np.random.Generator, pin: bool = False) -> Iterator[ClipBatch]:
-    """The epoch's batches in order: clips, classes and mixup draws (the rng's only user)."""
-    for batch in _batches(epoch_order(len(data.rows), params.clips_per_epoch, rng),
-                          params.batch_size):
+def epoch_batches(data: TrainData, params: ModelParams,
+                  rng: np.random.Generator) -> list[np.ndarray]:
+    """The epoch's batches of clip positions in ``data`` (the epoch's first draw from ``rng``)."""
+    return _batches(epoch_order(len(data.rows), params.clips_per_epoch, rng), params.batch_size)
+
+
+def clip_batches(cache: FeatureCache, data: TrainData, batches: list[np.ndarray],
+                 mixup_alpha: float, rng: np.random.Generator,
+                 pin: bool = False) -> Iterator[ClipBatch]:
+    """``batches`` in order: clips, classes and mixup draws (drawn from ``rng`` in turn)."""
+    for batch in batches:
         wave = cache.waves(data.rows[batch])  # (B, L)
         target = torch.from_numpy(data.labels[batch]).long()  # (B,)
-        draw = draw_mixup(params.mixup_alpha, len(batch), rng)
+        draw = draw_mixup(mixup_alpha, len(batch), rng)
         if pin:
             wave, target = wave.pin_memory(), target.pin_memory()
         yield ClipBatch(wave, target, draw)
@@ -233,9 +243,10 @@ def classification_epoch(model: nn.Module, opt: torch.optim.Optimizer, cache: Fe
     model.train()
     forward = model if settings.step_model is None else settings.step_model
     losses = _LossSum(device, name, epoch)
-    source = clip_batches(cache, data, params, rng, pin=device.type == "cuda")
-    total = _num_batches(_epoch_clips(len(data.rows), params), params.batch_size)
-    for batch in tqdm(Prefetcher(source, settings.prefetch), total=total,
+    batches = epoch_batches(data, params, rng)
+    source = clip_batches(cache, data, batches, params.mixup_alpha, rng,
+                          pin=device.type == "cuda")
+    for batch in tqdm(Prefetcher(source, settings.prefetch), total=len(batches),
                       desc=f"{name} epoch {epoch}", leave=False):
         wave = batch.wave.to(device, non_blocking=True)  # (B, L)
         target = batch.target.to(device, non_blocking=True)  # (B,)
@@ -245,16 +256,6 @@ def classification_epoch(model: nn.Module, opt: torch.optim.Optimizer, cache: Fe
         _step(opt, loss)
         losses.add(loss, len(wave))
     return losses.check()
-
-
-def _epoch_clips(n: int, params: ModelParams) -> int:
-    return params.clips_per_epoch if 0 < params.clips_per_epoch < n else n
-
-
-def _num_batches(n: int, batch_size: int) -> int:
-    """``len(_batches(order of n, batch_size))``."""
-    full, rest = divmod(n, batch_size)
-    return full + (rest > 1 or (rest == 1 and full == 0))
 
 
 class FrameVectors:
@@ -308,8 +309,9 @@ def reconstruction_epoch(model: nn.Module, opt: torch.optim.Optimizer, vectors: 
     """One epoch of MSE training over the shuffled training vectors; mean loss."""
     model.train()
     count = vectors.train_count
-    if 0 < params.clips_per_epoch < vectors.clips:  # the same share of the vectors
-        count = max(2, round(count * params.clips_per_epoch / vectors.clips))
+    clips = epoch_clips(vectors.clips, params.clips_per_epoch)
+    if clips < vectors.clips:  # the same share of the vectors
+        count = max(2, round(count * clips / vectors.clips))
     order = torch.from_numpy(rng.permutation(vectors.train_count)[:count]).to(device)
     losses = _LossSum(device, name, epoch)
     for start in tqdm(range(0, count, params.batch_size), desc=f"{name} epoch {epoch}",
@@ -362,7 +364,8 @@ def fit(name: str, model: nn.Module, objective: str, cache: FeatureCache, data: 
             sched.step()
         seconds = time.perf_counter() - tic
         result = EpochResult(epoch + 1, loss, lr,
-                             _epoch_clips(len(data.rows), params) / seconds, seconds, val_loss)
+                             epoch_clips(len(data.rows), params.clips_per_epoch) / seconds,
+                             seconds, val_loss)
         history.append(result)
         save_atomic({
             "epoch": epoch + 1, "identity": identity, "model": model.state_dict(),
@@ -458,8 +461,3 @@ def resume_state(model_dir: Path, identity: dict[str, Any], name: str = "") -> d
                  name, path)
         return None
     return ckpt
-
-
-def will_resume(model_dir: Path, identity: dict[str, Any]) -> bool:
-    """True when :func:`fit` will resume from ``<model_dir>/last.pt`` (same ``identity``)."""
-    return resume_state(model_dir, identity) is not None
