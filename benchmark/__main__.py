@@ -15,6 +15,19 @@ Commands:
 - ``profile NAME``: the ``dvc exp run -S`` arguments that switch the pipeline to the protocol of
   ``profiles/NAME.yaml`` (checked against ``params.yaml`` first), e.g.
   ``dvc exp run -n paper $(python -m benchmark profile paper)``.
+- ``ui [--port N] [--no-server]``: ``mlflow server`` on the repository's MLflow store and the
+  direct link to the experiment's runs table, ranked by ``auc_mean`` with the data set, params
+  and AUC columns showing; serves until Ctrl-C. A missing store, an unknown experiment or a
+  taken port is an ``error:`` line, exit code 1 (see :mod:`benchmark.views.ui`).
+- ``plots [--diff] [--set-config] [-- DVC_ARGS]``: ``dvc plots show`` (or ``diff``) as a page
+  that renders offline: Vega, Vega-Lite and vega-embed inline from vl-convert-python instead of
+  a CDN (see :mod:`benchmark.views.offline_plots`); prints the page's path.
+- ``compare [--all-models] [--precision N] [--json]``: experiments x models from
+  ``dvc exp show --json``: each model's mean AUC (mean over seeds) and the params that differ
+  between the rows (see :mod:`benchmark.views.compare`).
+- ``grid run [--engine local|cuda|jobqueue|scheduler] [--targets GLOB...]``: the pending
+  ``train@*`` stages in parallel on a Dask cluster, each recorded with ``dvc commit``, then
+  ``dvc repro`` for the rest (see :mod:`benchmark.grid`).
 
 The pipeline stages have their own modules (``python -m benchmark.prepare``, ``.features``,
 ``.train``, ``.complexity``, ``.report``).
@@ -28,7 +41,12 @@ import math
 import sys
 from pathlib import Path
 
+from benchmark.cli import add_store_arguments, error_line
 from benchmark.data.layout import SAMPLE_RATE
+from benchmark.grid import cli as grid_cli
+from benchmark.views import compare as compare_cmd
+from benchmark.views import offline_plots
+from benchmark.views.ui import add_parser as ui_parser
 
 log = logging.getLogger("benchmark")
 
@@ -106,6 +124,8 @@ def _score_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_score(args: argparse.Namespace) -> int:
     """``score`` command; returns the exit code."""
+    from benchmark.device import resolve_device
+    from benchmark.io import check_writable
     from benchmark.score import (
         collect_files,
         fixed_thresholds,
@@ -118,14 +138,17 @@ def run_score(args: argparse.Namespace) -> int:
         print("error: give both --machine-type and --machine-id, or neither", file=sys.stderr)
         return 2
     try:
+        device = resolve_device(args.device, "--device")
+        if args.out is not None:
+            check_writable(args.out)  # before the scoring, not after: no work is lost
         model_dir = find_run_dir(args.models_dir, args.model, args.seed)
-        trained = load_trained(model_dir, args.device)
+        trained = load_trained(model_dir, device)
         if args.threshold is not None:
             thresholds = fixed_thresholds(args.threshold)
         else:
             thresholds = train_thresholds(trained, model_dir, args.percentile, args.scope)
-    except (FileNotFoundError, ValueError, KeyError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (OSError, ValueError, KeyError) as error:
+        print(f"error: {error_line(error)}", file=sys.stderr)
         return 2
     machine = None if args.machine_type is None else (args.machine_type, args.machine_id)
     files = collect_files(args.paths)
@@ -134,17 +157,33 @@ def run_score(args: argparse.Namespace) -> int:
         return 2
     table, errors = score_files(
         trained, files, thresholds, machine=machine, sample_rate=args.sample_rate,
-        clip_samples=args.clip_samples, batch_size=args.batch_size, device=args.device,
+        clip_samples=args.clip_samples, batch_size=args.batch_size, device=device,
     )
     for error in errors:
         print(f"error: {error.message}", file=sys.stderr)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out, index=False)
-    else:
-        table.to_csv(sys.stdout, index=False)
     log.info("scored %d of %d files with %s", len(table), len(files), args.model)
+    if not _write_scores(table, args.out):
+        return 1
     return 1 if errors else 0
+
+
+def _write_scores(table, out: Path | None) -> bool:
+    """The score table to ``out`` (atomically) or stdout; if ``out`` fails after all, the table
+    goes to stdout so that the scoring is not lost. Returns whether ``out`` was written."""
+    from benchmark.io import atomic_path
+
+    if out is None:
+        table.to_csv(sys.stdout, index=False)
+        return True
+    try:
+        with atomic_path(out) as tmp:
+            table.to_csv(tmp, index=False)
+    except OSError as error:
+        print(f"error: cannot write {out} ({error_line(error)}); the scores follow on stdout",
+              file=sys.stderr)
+        table.to_csv(sys.stdout, index=False)
+        return False
+    return True
 
 
 def _leaderboard_parser(sub: argparse._SubParsersAction) -> None:
@@ -155,19 +194,7 @@ def _leaderboard_parser(sub: argparse._SubParsersAction) -> None:
         "models ranked by mean AUC within each (data source, training recipe, epochs) group, "
         "with the seeds and run ids behind each figure.",
     )
-    parser.add_argument(
-        "--params", default="params.yaml",
-        help="params file for train.mlflow_tracking_uri / mlflow_experiment (default: "
-        "%(default)s)",
-    )
-    parser.add_argument(
-        "--tracking-uri", default=None,
-        help="MLflow store, used as given (default: MLFLOW_TRACKING_URI, else "
-        "train.mlflow_tracking_uri resolved against the repository root)",
-    )
-    parser.add_argument(
-        "--experiment", default=None, help="default: train.mlflow_experiment of --params"
-    )
+    add_store_arguments(parser)
     parser.add_argument(
         "--out", type=Path, default=None,
         help="markdown file, written atomically (default: stdout), e.g. "
@@ -176,31 +203,18 @@ def _leaderboard_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_leaderboard)
 
 
-def _store_settings(args: argparse.Namespace) -> tuple[str, str]:
-    """(tracking URI, experiment): the command line's, else from the params file."""
-    from benchmark.config import read_params
-    from benchmark.training.tracking import tracking_uri
-
-    if args.tracking_uri is not None and args.experiment is not None:
-        return args.tracking_uri, args.experiment
-    train = read_params(args.params).get("train") or {}
-    default_uri = train.get("mlflow_tracking_uri") or "sqlite:///mlflow.db"
-    uri = args.tracking_uri if args.tracking_uri is not None else tracking_uri(default_uri)
-    experiment = args.experiment or train.get("mlflow_experiment") or "asd-benchmark"
-    return uri, str(experiment)
-
-
 def run_leaderboard(args: argparse.Namespace) -> int:
     """``leaderboard`` command; returns the exit code."""
     from benchmark.config import ConfigError
     from benchmark.io import write_text_atomic
     from benchmark.reporting.runs import StoreError, collect_runs, leaderboard_markdown
+    from benchmark.training.tracking import store_settings
 
     if args.out is not None and args.out.is_dir():
         print(f"error: {args.out} is a folder; give a markdown file name", file=sys.stderr)
         return 2
     try:
-        uri, experiment = _store_settings(args)
+        uri, experiment = store_settings(args.params, args.tracking_uri, args.experiment)
         frame = collect_runs(uri, experiment)
     except (ConfigError, StoreError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -224,17 +238,26 @@ def _profile_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("name", help="profile name, e.g. paper (profiles/paper.yaml)")
     parser.add_argument("--params", default="params.yaml", help="default: %(default)s")
     parser.add_argument("--profiles-dir", default="profiles", help="default: %(default)s")
+    parser.add_argument(
+        "--apply", action="store_true",
+        help="write the profile into --params instead (comments kept; undo with git checkout), "
+        "e.g. before python -m benchmark grid run")
     parser.set_defaults(run=_run_profile)
 
 
 def _run_profile(args: argparse.Namespace) -> int:
     from benchmark.config import ConfigError
-    from benchmark.profiles import profile_args
+    from benchmark.profiles import apply_profile, profile_args
 
     try:
         words = profile_args(args.name, args.params, args.profiles_dir)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        if args.apply:
+            changed = apply_profile(args.name, args.params, args.profiles_dir)
+            print(f"{args.params}: {changed} values set from profile {args.name} "
+                  f"(git diff {args.params} shows them)")
+            return 0
+    except (ConfigError, OSError) as error:
+        print(f"error: {error_line(error)}", file=sys.stderr)
         return 2
     print(" ".join(words))  # values hold no spaces: safe to word-split in $(...)
     return 0
@@ -248,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     _score_parser(sub)
     _leaderboard_parser(sub)
     _profile_parser(sub)
+    ui_parser(sub)
+    offline_plots.add_parser(sub)
+    compare_cmd.add_parser(sub)
+    grid_cli.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     return args.run(args)

@@ -45,6 +45,7 @@ from torch import nn
 
 from benchmark.architectures import create_model, get_spec, list_models
 from benchmark.architectures.registry import ModelSpec
+from benchmark.cli import entry_point
 from benchmark.config import ConfigError, stage_params
 
 log = logging.getLogger(__name__)
@@ -277,6 +278,7 @@ def run(params: ComplexityParams) -> dict[str, Any]:
     return payload
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> None:
     logging.getLogger("fvcore").setLevel(logging.ERROR)  # per-op skip notes; listed in the report
     params = stage_params("complexity", ComplexityParams, __doc__.splitlines()[0], argv)

@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import logging
 import math
+import re
 import types
 import typing
 from collections.abc import Hashable
@@ -39,7 +40,8 @@ class ConfigError(ValueError):
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (at any depth)."""
+    """``yaml.SafeLoader`` that reads floats as YAML 1.2 does and refuses a key given twice in one
+    mapping (at any depth)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first_line: dict[Any, int] = {}
@@ -57,6 +59,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 )
             first_line[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+# PyYAML follows YAML 1.1, whose floats need a dot and a signed exponent: ``1e-05`` (what DVC's
+# YAML 1.2 writer puts into params.yaml for ``dvc exp run -S lr=1e-5``), ``1e-3`` and ``1E5`` would
+# load as strings. YAML 1.2's core schema reads them as floats; so does this loader.
+_YAML12_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$")
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", _YAML12_EXPONENT_FLOAT, list("-+.0123456789"))
 
 
 def read_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
@@ -104,6 +114,8 @@ def stage_params(section: str, cls: type[T], description: str,
     parser.add_argument(
         "--params", default=str(PARAMS_FILE), help="params file (default: %(default)s)"
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of one error: line")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     return load_section(section, cls, args.params)

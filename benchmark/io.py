@@ -152,6 +152,20 @@ def _disk_nearly_full(folder: Path) -> bool:
     return shutil.disk_usage(folder).free < 64 * 1024 * 1024
 
 
+def check_writable(path: str | Path) -> None:
+    """Raise ``OSError`` naming ``path`` unless a file can be created in its folder (made when
+    missing): checked before long work whose result goes there."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}.",
+                                        suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise OSError(error.errno, f"cannot write {path}: {error.strerror or error}") from error
+    os.close(handle)
+    os.unlink(name)
+
+
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:

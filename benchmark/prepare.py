@@ -11,6 +11,7 @@ import logging
 import time
 from pathlib import Path
 
+from benchmark.cli import entry_point
 from benchmark.config import stage_params
 from benchmark.data.params import DataParams
 
@@ -34,6 +35,7 @@ def prepare(params: DataParams) -> Path:
     raise ValueError(f"unknown data.source {params.source!r}")
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> None:
     params = stage_params("data", DataParams, __doc__.splitlines()[0], argv)
     start = time.perf_counter()

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from benchmark.cli import entry_point
 from benchmark.config import ConfigError, stage_params
 from benchmark.data.layout import MACHINE_TYPES
 from benchmark.reporting import figures, tables
@@ -168,6 +169,7 @@ class _Unavailable(Exception):
 
 
 def _model_figures(params: ReportParams, folder: Path, runs: ModelRuns | None) -> list[Path]:
+    from benchmark.device import resolve_device
     from benchmark.features.cache import open_cache
     from benchmark.training.checkpoint import find_run_dir, load_trained
 
@@ -179,7 +181,8 @@ def _model_figures(params: ReportParams, folder: Path, runs: ModelRuns | None) -
         raise _Unavailable(f"{model_dir}/final.pt not found ({params.figure_model} not trained)")
     if not Path(params.features_dir, "meta.json").is_file():
         raise _Unavailable(f"no feature cache in {params.features_dir}")
-    trained = load_trained(model_dir, params.device)
+    device = resolve_device(params.device, "report.device")
+    trained = load_trained(model_dir, device)
     if trained.spec.input_kind != "waveform" or not hasattr(trained.model, "attention_map"):
         raise _Unavailable(f"{params.figure_model} has no attention module")
     cache = open_cache(params.features_dir)
@@ -189,13 +192,13 @@ def _model_figures(params: ReportParams, folder: Path, runs: ModelRuns | None) -
         raise _Unavailable(f"no anomalous test clip in {params.features_dir}")
     preferred = anomalous[anomalous["machine_type"] == params.figure_machine_type]
     first = (preferred if not preferred.empty else anomalous).iloc[0]
-    clip = cache.waves(np.array([first["row"]]))[0].to(params.device)  # (L,)
+    clip = cache.waves(np.array([first["row"]]))[0].to(device)  # (L,)
     title = f"{Path(first['path']).name}: {first['machine_type']} {first['machine_id']}, anomaly"
     rows = spread(test["row"].to_numpy(), params.figure_clips)
 
     def batches() -> Iterator:
         for start in range(0, len(rows), params.batch_size):
-            yield cache.waves(rows[start : start + params.batch_size]).to(params.device)
+            yield cache.waves(rows[start : start + params.batch_size]).to(device)
 
     written = figures.attention_figures(
         trained.model, clip, title, batches(), folder, params.figure_model,
@@ -230,6 +233,7 @@ def build_report(params: ReportParams) -> list[Path]:
     return write_tables(params) + write_figures(params)
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> None:
     params = stage_params("report", ReportParams, __doc__.splitlines()[0], argv)
     start = time.perf_counter()

@@ -26,7 +26,9 @@ import torch
 from torch import nn
 
 from benchmark.architectures.per_type import PerTypeModel
+from benchmark.cli import entry_point
 from benchmark.config import ConfigError, flatten, load_section
+from benchmark.device import claim_gpu, resolve_device
 from benchmark.evaluation.metrics import roc_table, summarise
 from benchmark.evaluation.scores import anomaly_scores, frame_scores
 from benchmark.features.cache import FeatureCache, open_cache
@@ -66,9 +68,11 @@ class TrainOutputs:
 
 
 def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    """``train.device`` as the device to train on: ``cpu``; ``cuda:N`` (that GPU, as given);
+    ``cuda`` or ``auto`` (CUDA when available, else the CPU), which on a machine with several
+    GPUs visible claims a free one for this process (:func:`claim_gpu`, waiting while all are
+    taken) so parallel trainings do not share a GPU."""
+    return claim_gpu(resolve_device(name, "train.device"), "train.device")
 
 
 def _registry():
@@ -129,6 +133,8 @@ def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 
         resume_run_id=(remembered_run(model_dir, identity)
                        if all(r is not None for r in resumes) else None),
     )
+    tracker.log_datasets({split: cache.split(split) for split in ("train", "test")},
+                         cache.data_source, cache.fingerprint, cache.root / "index.csv")
     remember_run(model_dir, run_id, identity)
     try:
         history = []  # every unit's epochs, unit after unit
@@ -142,7 +148,7 @@ def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 
         tracker.end("FAILED")
         raise
     outputs.mlflow_run_id = run_id
-    _track_results(tracker, outputs)
+    _track_results(tracker, outputs, params.scope == "per_type")
     tracker.end()
     return outputs
 
@@ -194,7 +200,11 @@ def _training_units(registry, name: str, params: ModelParams, cache: FeatureCach
 
 def _epoch_hook(tracker: Tracker, machine_type: str | None,
                 on_epoch_end: EpochHook | None) -> EpochHook:
-    """MLflow per-epoch metrics (``loss``; per type: ``loss_<type>``), then ``on_epoch_end``."""
+    """MLflow per-epoch metrics (``loss``; per type: ``loss_<type>``), then ``on_epoch_end``.
+
+    Per type, the run-level ``loss``/``lr``/``clips_per_s`` follow once every type is trained
+    (:func:`_track_results`).
+    """
     suffix = "" if machine_type is None else f"_{machine_type}"
 
     def hook(result: EpochResult) -> None:
@@ -352,16 +362,31 @@ def _plot_roc(roc: pd.DataFrame, metrics: dict[str, Any], path: Path) -> None:
         ax.plot(group["fpr"], group["tpr"], label=f"{machine_type} (AUC {auc:.3f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.axvline(0.1, color="grey", linewidth=0.5)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate",
-           title=f"{metrics['model']}: mean AUC {metrics['mean']['auc']:.3f}")
+    # named like the report's figures: model, seed, data source and epochs (also the PNG's Title)
+    title = (f"{metrics['model']} seed {metrics['seed']} ({metrics['data_source']}, "
+             f"{metrics['epochs']} epochs): mean AUC {metrics['mean']['auc']:.3f}")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate")
+    ax.set_title(title, fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+        fig.savefig(tmp, dpi=100, format="png", metadata={"Title": title})
     plt.close(fig)
 
 
-def _track_results(tracker: Tracker, outputs: TrainOutputs) -> None:
+def _track_results(tracker: Tracker, outputs: TrainOutputs, per_type: bool = False) -> None:
+    """Final metrics and artifacts; per type also the run-level per-epoch curves.
+
+    A per-type run trains its types one after the other, each logging ``loss_<type>``,
+    ``lr_<type>``, ``clips_per_s_<type>`` (``val_loss_<type>``) live. So that every run has the
+    same curve names (the compare page overlays ``loss`` of an all-types and a per-type model,
+    and the README's names hold for both), the per-type run then also logs, per epoch,
+    ``loss`` (and ``val_loss``) as the mean over its types, ``lr`` (one schedule: the mean) and
+    ``clips_per_s`` as all types' clips over all types' seconds of that epoch.
+    """
+    if per_type:
+        for epoch, values in _type_means(outputs.history).items():
+            tracker.log_metrics(values, step=epoch)
     metrics = outputs.metrics
     final = {f"{k}_mean" if not k.endswith("hmean") else k: v
              for k, v in metrics["mean"].items()}
@@ -374,6 +399,25 @@ def _track_results(tracker: Tracker, outputs: TrainOutputs) -> None:
         tracker.log_artifact(path)
 
 
+def _type_means(history: list[EpochResult]) -> dict[int, dict[str, float]]:
+    """Epoch -> run-level ``loss``, ``lr``, ``clips_per_s`` (``val_loss``) over the types."""
+    by_epoch: dict[int, list[EpochResult]] = {}
+    for result in history:
+        by_epoch.setdefault(result.epoch, []).append(result)
+    means = {}
+    for epoch, results in sorted(by_epoch.items()):
+        seconds = sum(r.seconds for r in results)
+        clips = sum(r.clips_per_s * r.seconds for r in results)
+        values = {"loss": float(np.mean([r.loss for r in results])),
+                  "lr": float(np.mean([r.lr for r in results])),
+                  "clips_per_s": clips / seconds if seconds > 0 else 0.0}
+        if all(r.val_loss is not None for r in results):
+            values["val_loss"] = float(np.mean([r.val_loss for r in results]))
+        means[epoch] = values
+    return means
+
+
+@entry_point
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="a key of models: in params.yaml")
@@ -382,6 +426,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--params", default="params.yaml", help="params file (default: %(default)s)"
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of one error: line")
     args = parser.parse_args(argv)
     if args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")

@@ -45,13 +45,15 @@ def _ran(output: str) -> set[str]:
 
 def test_temp_experiment_reruns_only_the_changed_model(repo):
     before = len(_search(f"sqlite:///{repo / 'mlflow.db'}"))
-    done = run([DVC, "exp", "run", "--temp", "-S", "models.idnn.epochs=2"], repo,
-               env={"DVC_ROOT": ""})
+    # lr 1e-5: DVC writes it as YAML 1.2's `1e-05`, a string to PyYAML's YAML 1.1 (issue 17)
+    done = run([DVC, "exp", "run", "--temp", "-S", "models.idnn.epochs=2",
+                "-S", "models.idnn.lr=1e-5"], repo, env={"DVC_ROOT": ""})
     assert _ran(done.stdout) == {"train@idnn-0", "report"}, done.stdout
     runs = _search(f"sqlite:///{repo / 'mlflow.db'}")  # the repository's store, not the temp one
     assert len(runs) == before + 1
     new = runs[0]
     assert new.data.params["model.epochs"] == "2" and new.data.tags["model"] == "idnn"
+    assert float(new.data.params["model.lr"]) == 1e-5
     assert new.data.tags["dvc_exp_name"] and len(new.data.tags["dvc_exp_baseline"]) == 40
     assert new.info.artifact_uri.startswith((repo / "mlartifacts").as_uri())
     assert not list((repo / ".dvc" / "tmp" / "exps").glob("tmp*/mlflow.db"))

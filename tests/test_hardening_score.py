@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 import torch
 from tiny_models import CLIP_SAMPLES, TINY_CLS, register_tiny_models, save_untrained
 
+import benchmark.io
 import benchmark.score
 import benchmark.training.checkpoint
 from benchmark.__main__ import main
@@ -110,3 +112,43 @@ def test_bad_options_are_refused_before_scoring(models_dir, real_clips, tmp_path
               str(real_clips / FAN)])
     assert info.value.code == 2
     assert f"argument {option}:" in capsys.readouterr().err
+
+
+def test_a_device_the_machine_lacks_is_one_error_line(models_dir, real_clips, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert _score(models_dir, "real8k", real_clips / FAN, "--device", "cuda") == 2
+    err = capsys.readouterr().err
+    assert "error: --device: 'cuda' asks for CUDA, but this machine has no CUDA device" in err
+    assert _score(models_dir, "real8k", real_clips / FAN, "--device", "tpu9") == 2
+    assert "error: --device: 'tpu9'" in capsys.readouterr().err
+
+
+def test_an_unwritable_out_is_refused_before_scoring(models_dir, real_clips, monkeypatch,
+                                                     capsys):
+    def no_scoring(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("scoring started")
+
+    monkeypatch.setattr(benchmark.score, "score_files", no_scoring)
+    out = "/proc/nope/x.csv"
+    assert _score(models_dir, "real8k", real_clips / FAN, "--out", out) == 2
+    assert f"error: cannot write {out}" in capsys.readouterr().err
+
+
+def test_out_is_written_atomically_and_a_late_failure_keeps_the_scores(models_dir, real_clips,
+                                                                       tmp_path, monkeypatch,
+                                                                       capsys):
+    out = tmp_path / "scores.csv"
+    assert _score(models_dir, "real8k", real_clips / FAN, "--out", str(out)) == 0
+    assert out.read_text().startswith("path,machine_type") and not list(tmp_path.glob(".*tmp"))
+
+    @contextlib.contextmanager
+    def full_disk(path: Path):  # the disk fills up while the table is written
+        yield path.with_name("never-renamed.tmp")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(benchmark.io, "atomic_path", full_disk)
+    code = _score(models_dir, "real8k", real_clips / FAN, "--out", str(out))
+    captured = capsys.readouterr()
+    assert code == 1 and f"error: cannot write {out}" in captured.err
+    assert "fan/test/normal_id_00_00000030.wav" in captured.out  # the scores are not lost

@@ -66,3 +66,18 @@ def test_unreachable_server_keeps_every_result(features, tmp_path, monkeypatch, 
     metrics = json.loads(out.metrics_path.read_text())
     assert metrics["epochs"] == 1
     assert (out.model_dir / "final.pt").is_file() and out.roc_path.is_file()
+
+
+def test_a_tracking_failure_ends_its_run_so_the_next_run_can_start(tmp_path):
+    import mlflow
+
+    from benchmark.training.tracking import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    first = Tracker(True, uri, "failures")
+    assert first.start("first", {}, {})
+    first.log_metrics({"not a valid name: <>": 1.0})  # MLflow refuses it: tracking goes off
+    assert not first.enabled and mlflow.active_run() is None
+    second = Tracker(True, uri, "failures")
+    assert second.start("second", {}, {}) not in (None, first.run_id)
+    second.end()

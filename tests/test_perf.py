@@ -225,3 +225,15 @@ def test_gpu_busy_falls_back_to_nvidia_smi(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert gpu_utilization_reader(torch.device("cuda", 0)) == (
         None, "n/a (no NVML, no nvidia-smi)")
+
+
+def test_grid_wall_time_puts_the_longest_runs_first_on_the_least_loaded_device() -> None:
+    from benchmark.perf.projection import grid_wall_seconds, grid_walls
+
+    assert grid_wall_seconds([5, 4, 3, 3, 3], 1) == 18
+    assert grid_wall_seconds([5, 4, 3, 3, 3], 2) == 10  # LPT: 5+3 and 4+3+3
+    assert grid_wall_seconds([5, 4, 3, 3, 3], 8) == 5
+    proj = {"seeds": 2, "models": [{"seconds": 10.0}, {"seconds": 1.0}, {"seconds": None}]}
+    assert grid_walls(proj, (1, 2, 4)) == {1: 22.0, 2: 11.0, 4: 10.0}
+    with pytest.raises(ValueError, match="devices must be >= 1"):
+        grid_wall_seconds([1.0], 0)

@@ -25,9 +25,11 @@ never changes the clips that exist in both sizes.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
+import shutil
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +46,7 @@ from benchmark.data.index import build_index, write_index
 from benchmark.data.layout import SPLITS, clip_relpath
 from benchmark.data.local import check_replaceable, write_marker
 from benchmark.data.params import DataParams, available_ids
-from benchmark.io import atomic_path
+from benchmark.io import DiskFullError, atomic_path, ensure_free_space
 
 log = logging.getLogger(__name__)
 
@@ -653,7 +655,7 @@ def generate(params: DataParams, out_dir: str | Path) -> list[Path]:
             reference=references[(spec.machine_type, spec.machine_id)],
         )
         path = out_dir / spec.relpath
-        sf.write(path, pcm, sr, subtype="PCM_16")
+        write_clip(path, pcm, sr)
         return path
 
     workers = syn.workers or os.cpu_count() or 1
@@ -662,10 +664,30 @@ def generate(params: DataParams, out_dir: str | Path) -> list[Path]:
         return list(tqdm(jobs, total=len(specs), desc="synthetic clips", unit="clip"))
 
 
+WAV_HEADER_BYTES = 44
+
+
+def write_clip(path: Path, pcm: np.ndarray, sample_rate: int) -> None:
+    """One 16-bit WAV file; a failed write (libsndfile says only "System error.") is an
+    ``OSError`` naming the file, a :class:`DiskFullError` when the disk is full."""
+    try:
+        sf.write(path, pcm, sample_rate, subtype="PCM_16")
+    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+        if shutil.disk_usage(path.parent).free < pcm.size * 2 + WAV_HEADER_BYTES + (1 << 20):
+            raise DiskFullError(errno.ENOSPC, f"disk full while writing {path}") from error
+        raise OSError(f"{path}: cannot write the clip ({error})") from error
+
+
 def prepare_synthetic(params: DataParams) -> Path:
-    """Generate the data set into ``data.root`` atomically; returns the path of ``index.csv``."""
+    """Generate the data set into ``data.root`` atomically; returns the path of ``index.csv``.
+
+    The free space for every clip is checked first: a full disk is an error naming the folder
+    and the bytes needed, before any clip is written."""
     root = Path(params.root).absolute()
     check_replaceable(root, "synthetic")
+    clips = len(clip_specs(params))
+    ensure_free_space(root.parent, clips * (2 * params.clip_samples + WAV_HEADER_BYTES)
+                      + (8 << 20), f"{clips} synthetic clips")
     with atomic_path(root, directory=True) as tmp:
         written = generate(params, tmp)
         write_index(build_index(tmp, params.selected_types()), tmp / "index.csv")

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import time
 
+from benchmark.cli import entry_point
 from benchmark.config import stage_params
 from benchmark.features.cache import FeaturesParams, build_cache, open_cache
 
 log = logging.getLogger("benchmark.features")
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> None:
     params = stage_params("features", FeaturesParams, __doc__.splitlines()[0], argv)
     start = time.perf_counter()

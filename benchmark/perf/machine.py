@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from benchmark.device import resolve_device as _resolve_device
+
 THREAD_ENV = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 """Environment variables that change torch's CPU threading: recorded, and put in the command."""
 
@@ -66,12 +68,8 @@ def machine_info() -> dict[str, Any]:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("perf.device is cuda but torch.cuda.is_available() is False")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    """``perf.device`` as a device of this machine (``auto``: CUDA when available)."""
+    return _resolve_device(name, "perf.device")
 
 
 def resolve_threads(threads: list[int], default: int) -> list[int]:

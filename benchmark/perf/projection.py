@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,26 @@ def train_clips_and_source(configured: int) -> tuple[int, str]:
         f"additional training sets) x about {DCASE2020_TRAIN_CLIPS_PER_ID:,} normal training "
         "clips per ID (the task description's figure)"
     )
+
+
+GRID_DEVICES = (1, 8, 32)
+"""Device counts the report projects the paper grid's wall time on."""
+
+
+def grid_wall_seconds(run_seconds: list[float], devices: int) -> float:
+    """Wall time of ``run_seconds`` trainings on ``devices`` identical devices, one training per
+    device at a time, the longest first onto the least-loaded device (as ``grid run`` schedules
+    them when the long runs come first in ``dvc.yaml``)."""
+    if devices < 1:
+        raise ValueError(f"devices must be >= 1, got {devices}")
+    loads = [0.0] * devices
+    for seconds in sorted(run_seconds, reverse=True):
+        heapq.heappush(loads, heapq.heappop(loads) + seconds)
+    return max(loads)
+
+
+def grid_walls(proj: dict[str, Any], devices: tuple[int, ...] = GRID_DEVICES) -> dict[int, float]:
+    """The projected wall time of every run of ``proj`` (model x seed) on each device count."""
+    runs = [r["seconds"] for r in proj["models"] if r["seconds"] is not None
+            for _ in range(proj["seeds"])]
+    return {n: grid_wall_seconds(runs, n) for n in devices}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmark.perf.projection import grid_walls
+
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
@@ -219,6 +221,13 @@ def _projection_table(proj: dict[str, Any], command: str) -> list[str]:
         *_table(["model", "epochs", "clips / epoch", "clips/s", "one seed",
                  f"x {seeds} seeds"], rows),
     ]
+    walls = grid_walls(proj)
+    lines += [
+        f"The whole grid ({len(proj['models'])} models x {seeds} seeds) with "
+        "`python -m benchmark grid run` on several devices like this one, one training per "
+        "device, at the same clips/s per model (the training stage's last epoch above), longest "
+        "runs first: " + "; ".join(f"**{format_duration(seconds)}** on {n}"
+                                   for n, seconds in walls.items()) + ".", ""]
     if missing:
         lines += [f"Models of the profile not measured (not in `perf.models`): "
                   f"{', '.join(missing)}; the totals leave them out.", ""]

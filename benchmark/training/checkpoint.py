@@ -124,8 +124,9 @@ class TrainedModel:
     train_score_stats: dict[str, Any]
     params: dict[str, Any]
     epoch: int
-    name: str
+    name: str  # the model's name (models/NAME), not its run folder
     data: dict[str, Any] = field(default_factory=dict)  # sample_rate, clip_samples, data_source
+    seed: int | None = None  # K of models/NAME/seed-K
 
 
 def load_trained(model_dir: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
@@ -148,7 +149,12 @@ def load_trained(model_dir: str | Path, device: str | torch.device = "cpu") -> T
         model.spec = spec
     else:
         model = create_model(data["arch"], **data["model_kwargs"])
-    model.load_state_dict(data["state_dict"])
+    try:
+        model.load_state_dict(data["state_dict"])
+    except (RuntimeError, TypeError, AttributeError) as error:  # missing/unexpected keys, shapes
+        detail = " ".join(str(error).split())[:400]
+        raise ValueError(f"{path}: its state_dict does not fit the {data['arch']} architecture "
+                         f"({detail})") from error
     model.to(device).eval()
     return TrainedModel(
         model=model,
@@ -158,6 +164,22 @@ def load_trained(model_dir: str | Path, device: str | torch.device = "cpu") -> T
         train_score_stats=data.get("train_score_stats", {}),
         params=data.get("params", {}),
         epoch=int(data.get("epoch", 0)),
-        name=Path(model_dir).name,
+        name=model_name(model_dir, str(data["arch"])),
         data=dict(data.get("data", {})),
+        seed=run_seed(model_dir),
     )
+
+
+def run_seed(model_dir: str | Path) -> int | None:
+    """K of a ``.../seed-K`` run folder; None for a folder of another name."""
+    name = Path(model_dir).name
+    suffix = name[len("seed-"):]
+    return int(suffix) if name.startswith("seed-") and suffix.isdigit() else None
+
+
+def model_name(model_dir: str | Path, arch: str) -> str:
+    """The model's name: ``NAME`` of ``models/NAME/seed-K`` (or of an older ``models/NAME``)."""
+    folder = Path(model_dir).absolute()
+    if run_seed(folder) is not None:
+        folder = folder.parent
+    return folder.name or arch

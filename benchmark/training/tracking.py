@@ -9,7 +9,9 @@ the git top level, else the current folder. So every run lands in ``<repo>/mlflo
 the stage runs, with its artifacts in ``<repo>/mlartifacts``.
 
 Each run is tagged with the DVC experiment name (``dvc_exp_name``) and its baseline commit
-(``dvc_exp_baseline``), so the MLflow UI can group the runs of one experiment or one grid.
+(``dvc_exp_baseline``), so the MLflow UI can group the runs of one experiment or one grid, and
+its train and test clips are logged as MLflow dataset inputs (:meth:`Tracker.log_datasets`). The
+experiment is tagged as a model-training one (:data:`EXPERIMENT_KIND_TAG`).
 Concurrent writers to one SQLite store (``dvc queue start -j N``) retry while the database is
 locked. Any other MLflow failure (server unreachable, bad URI, ...) logs one clear warning and
 switches tracking off for the rest of the run: training still finishes and writes its DVC outputs.
@@ -26,6 +28,7 @@ import os
 import random
 import subprocess
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,15 @@ log = logging.getLogger(__name__)
 # Fail fast when a tracking server does not answer (MLflow's own default retries for minutes);
 # values already in the environment win.
 _HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+"""The experiment tag MLflow 3 uses to tell a model-training experiment from a GenAI one (values
+in mlflow/server/js/src: ``ExperimentKind``). MLflow 3.17's UI takes the page it opens from the
+``workflowType`` URL parameter or the browser's last choice instead (see :mod:`benchmark.views.ui`);
+the tag keeps the experiment's kind right for the UIs that read it (the experiment's kind
+selector, MLflow 3.x before workflow-based navigation)."""
 
 
 LOCK_RETRY_SECONDS = 120.0
@@ -122,6 +134,7 @@ class Tracker:
             return _retry_locked(lambda: fn(self._mlflow))
         except Exception as error:  # noqa: BLE001 - tracking must never fail the training
             self.enabled = False
+            self._close_failed_run()
             log.warning(
                 "MLflow tracking at %s failed while trying to %s (%s: %s); tracking is OFF for "
                 "the rest of this run, training continues and all DVC outputs are still written",
@@ -129,6 +142,12 @@ class Tracker:
                 else "",
             )
             return None
+
+    def _close_failed_run(self) -> None:
+        """End the run a failure left active, so a later run in this process can start."""
+        with contextlib.suppress(Exception):
+            if self._mlflow is not None and self._mlflow.active_run() is not None:
+                self._mlflow.end_run(status="FAILED")
 
     def start(self, run_name: str, params: dict[str, Any], tags: dict[str, str],
               resume_run_id: str | None = None) -> str | None:
@@ -156,20 +175,48 @@ class Tracker:
         return self.run_id
 
     def _ensure_experiment(self, mlflow: Any) -> None:
-        """Use the experiment; a new one in a local store keeps artifacts in the repository."""
+        """Use the experiment; a new one in a local store keeps artifacts in the repository.
+
+        New and existing experiments get :data:`EXPERIMENT_KIND_TAG` (one write, then never
+        again).
+        """
         if mlflow.get_experiment_by_name(self.experiment) is None:
             location = None
             if is_local_store(self.uri):
                 location = (self.root / "mlartifacts").as_uri()
             try:
-                mlflow.create_experiment(self.experiment, artifact_location=location)
+                mlflow.create_experiment(self.experiment, artifact_location=location,
+                                         tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
             except Exception as error:  # noqa: BLE001 - another worker created it first
                 if mlflow.get_experiment_by_name(self.experiment) is None:
                     raise error
-        mlflow.set_experiment(self.experiment)
+        experiment = mlflow.set_experiment(self.experiment)
+        if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+            mlflow.set_experiment_tag(EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         self._call("log metrics", lambda m: m.log_metrics(metrics, step=step))
+
+    def log_datasets(self, splits: dict[str, Any], data_source: str, digest: str,
+                     source: str | Path) -> None:
+        """Log each split's rows (context -> DataFrame) as an MLflow dataset input.
+
+        Dataset ``<data_source>-<context>`` (e.g. ``synthetic-train``), digest ``digest`` (the
+        data fingerprint), source ``source`` (the feature index), input context ``<context>``.
+        The split is part of the name because MLflow keeps one input per (name, digest) and
+        run: a second context of the same name and digest would be dropped.
+        """
+
+        def log(mlflow: Any) -> None:
+            with warnings.catch_warnings():  # source-kind and integer-column hints of MLflow
+                warnings.simplefilter("ignore", UserWarning)
+                datasets = [mlflow.data.from_pandas(rows, source=str(source), digest=digest,
+                                                    name=f"{data_source}-{context}")
+                            for context, rows in splits.items()]
+                mlflow.log_inputs(datasets=datasets, contexts=list(splits),
+                                  tags_list=[None] * len(datasets))
+
+        self._call("log the dataset inputs", log)
 
     def log_artifact(self, path: str | Path, folder: str | None = None) -> None:
         self._call(f"log artifact {path}", lambda m: m.log_artifact(str(path), folder))
@@ -240,3 +287,18 @@ def _retry_locked(call: Callable[[], Any], budget_s: float = LOCK_RETRY_SECONDS)
 def _param(value: Any) -> str:
     text = str(value)
     return text if len(text) <= 6000 else text[:5997] + "..."
+
+
+def store_settings(params_file: str | Path, uri: str | None = None,
+                   experiment: str | None = None) -> tuple[str, str]:
+    """(tracking URI, experiment) of a command that reads the store: ``uri`` and ``experiment``
+    as given, else ``train.mlflow_tracking_uri`` (resolved as :func:`tracking_uri` does) and
+    ``train.mlflow_experiment`` of ``params_file``."""
+    from benchmark.config import read_params
+
+    if uri is not None and experiment is not None:
+        return uri, experiment
+    train = read_params(params_file).get("train") or {}
+    default_uri = train.get("mlflow_tracking_uri") or "sqlite:///mlflow.db"
+    uri = uri if uri is not None else tracking_uri(default_uri)
+    return uri, str(experiment or train.get("mlflow_experiment") or "asd-benchmark")

@@ -1,0 +1,90 @@
+"""What a Dask worker runs for one stage: the stage's command in the repository, logged to a file.
+
+The command runs in a child process that dies with its worker (Linux ``PR_SET_PDEATHSIG``): a
+worker that is killed or shut down (Ctrl-C on the client closes the cluster) takes its training
+with it, and the training's atomic ``last.pt`` lets the retry or the next run resume from the
+last finished epoch. A command that exits non-zero is a result (a stage that fails for good, e.g.
+a bad param, is not retried); only a lost worker makes Dask run the task again.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TAIL_LINES = 20
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """How one stage's command ended, where and when (wall-clock seconds since the epoch)."""
+
+    name: str
+    returncode: int
+    started: float
+    ended: float
+    host: str
+    log: str
+    tail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def log_path(log_dir: str | Path, name: str) -> Path:
+    """``<log_dir>/<stage>.log`` (``train@idnn-0`` -> ``train@idnn-0.log``)."""
+    return Path(log_dir) / f"{name.replace('/', '_')}.log"
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def run_stage(name: str, cmd: str, root: str, log_dir: str,
+              env: dict[str, str] | None = None) -> StageResult:
+    """Run stage ``name``'s command ``cmd`` in ``root`` as DVC would (a shell, ``DVC_ROOT`` set,
+    this interpreter's folder first on ``PATH``); its output is appended to the stage's log."""
+    log = log_path(log_dir, name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, **(env or {}), "DVC_ROOT": root,
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    started = time.time()
+    with log.open("ab") as handle:
+        handle.write(f"--- {name} on {socket.gethostname()} pid {os.getpid()} "
+                     f"CUDA_VISIBLE_DEVICES={full_env.get('CUDA_VISIBLE_DEVICES', '')} at "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {cmd}\n".encode())
+        handle.flush()
+        process = subprocess.Popen(cmd, shell=True, cwd=root, env=full_env, stdout=handle,
+                                   stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        try:
+            returncode = process.wait()
+        finally:
+            if process.poll() is None:  # the task was interrupted: do not leave it running
+                process.terminate()
+                process.wait()
+    return StageResult(name, returncode, started, time.time(), socket.gethostname(), str(log),
+                       read_tail(log))
+
+
+def read_tail(path: str | Path, lines: int = TAIL_LINES) -> str:
+    """The last ``lines`` lines of a log (progress-bar carriage returns folded)."""
+    try:
+        with Path(path).open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 64 * 1024))
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+    rows = [row.rsplit("\r", 1)[-1] for row in text.splitlines()]
+    return "\n".join(rows[-lines:])

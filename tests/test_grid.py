@@ -1,0 +1,145 @@
+"""The train stages on a real Dask cluster (a ``LocalCluster`` on 127.0.0.1 with two
+single-thread worker processes) over the tiny pipeline of :mod:`dvc_repo`: parallel runs recorded
+in ``dvc.lock`` as ``dvc repro`` would, the same metrics as a serial run, a killed worker retried,
+a failing stage reported while the others are recorded (issue 18)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from dvc_repo import DVC, make_repo, run, tiny_params
+
+pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.slow
+
+
+def _ran(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    """The tiny pipeline with seeds 0 and 1 (4 train stages), its data and features made."""
+    params = tiny_params()
+    params["seeds"] = [0, 1]
+    params["grid"].update(workers=2, dashboard=None)
+    path = make_repo(tmp_path_factory.mktemp("grid") / "base", params)
+    run([DVC, "repro", "features"], path, env={"DVC_ROOT": ""})
+    run(["git", "add", "-A"], path)
+    run(["git", "commit", "-q", "-m", "data and features"], path)
+    return path
+
+
+def _copy(base: Path, to: Path, **model_changes: dict) -> Path:
+    shutil.copytree(base, to, symlinks=True)
+    if model_changes:
+        params = yaml.safe_load((to / "params.yaml").read_text())
+        for name, change in model_changes.items():
+            params["models"][name].update(change)
+        (to / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return to
+
+
+def _grid(repo: Path, *args: str, timeout: float = 400):
+    import subprocess
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1"}
+    env.pop("DVC_ROOT", None)
+    return subprocess.run([sys.executable, "-m", "benchmark", "grid", "run", "--no-progress",
+                           *args], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def test_the_grid_runs_two_at_a_time_and_records_what_dvc_repro_would(base, tmp_path):
+    grid = _copy(base, tmp_path / "grid")
+    done = _grid(grid)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "4 stages recorded" in done.stdout and "up to 2 at once" in done.stdout, done.stdout
+    assert _ran(done.stdout) == {"complexity", "report"}, done.stdout  # the rest, by dvc repro
+    assert "Data and pipelines are up to date" in run([DVC, "status"], grid).stdout
+    assert not _ran(run([DVC, "repro"], grid, env={"DVC_ROOT": ""}).stdout)
+
+    serial = _copy(base, tmp_path / "serial")
+    run([DVC, "repro", "--glob", "train@*"], serial, env={"DVC_ROOT": ""})
+    for metrics in sorted((serial / "reports" / "metrics").glob("*.json")):
+        assert (grid / "reports/metrics" / metrics.name).read_bytes() == metrics.read_bytes()
+    lock = yaml.safe_load((grid / "dvc.lock").read_text())["stages"]
+    serial_lock = yaml.safe_load((serial / "dvc.lock").read_text())["stages"]
+    for stage in ("train@idnn-0", "train@idnn-1", "train@dcase2020_ae-0", "train@dcase2020_ae-1"):
+        assert lock[stage] == serial_lock[stage], stage  # cmd, deps, params and outs hashes
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_a_killed_worker_is_retried_and_a_failing_stage_is_reported(base, tmp_path):
+    """idnn trains long enough to kill its worker mid-run; dcase2020_ae has a bad param."""
+    import distributed
+
+    from benchmark.grid.run import run_stages
+    from benchmark.grid.stages import pending_train_stages
+    from benchmark.grid.tasks import log_path
+
+    repo = _copy(base, tmp_path / "faults", idnn={"epochs": 25}, dcase2020_ae={"lr": -1.0})
+    log_dir = repo / ".dvc" / "tmp" / "grid"
+    stages = pending_train_stages(repo)
+    assert [s.name for s in stages] == ["train@idnn-0", "train@idnn-1", "train@dcase2020_ae-0",
+                                        "train@dcase2020_ae-1"]
+    victim = log_path(log_dir, "train@idnn-0")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        def kill_when_training() -> None:
+            _wait_for(lambda: victim.exists() and "epoch 2/25" in victim.read_text(), 120,
+                      "train@idnn-0 to be training")
+            for address, keys in client.processing().items():
+                if any(str(k).startswith("train@idnn-0-") for k in keys):
+                    pid = client.run(os.getpid, workers=[address])[address]
+                    os.kill(pid, signal.SIGKILL)
+                    return
+            pytest.fail("no worker was running train@idnn-0")
+
+        killer = threading.Thread(target=kill_when_training)
+        killer.start()
+        outcome = run_stages(client, stages, repo, log_dir, retries=2, progress=False)
+        killer.join()
+    assert sorted(r.name for r in outcome.done) == ["train@idnn-0", "train@idnn-1"]
+    assert sorted(f.name for f in outcome.failed) == ["train@dcase2020_ae-0",
+                                                      "train@dcase2020_ae-1"]
+    assert all("'models.dcase2020_ae.lr' must be > 0" in f.tail for f in outcome.failed)
+    text = victim.read_text()
+    assert text.count("--- train@idnn-0 on") == 2, text[-2000:]  # run, killed, run again
+    assert "resuming from" in text and "after epoch" in text  # ... from its last.pt
+    status = run([DVC, "status"], repo).stdout  # the recorded stages are clean
+    assert "train@idnn-0" not in status and "train@idnn-1" not in status
+    assert "train@dcase2020_ae-0" in status
+
+    again = _grid(repo, "--no-repro")  # runs only what is still missing: the two that failed
+    assert again.returncode == 1, again.stdout[-2000:]
+    assert "2 train stages on local" in again.stdout, again.stdout
+    assert "error: stage train@dcase2020_ae-0 failed: its command exited with 1" in again.stderr
+    assert "| error: 'models.dcase2020_ae.lr' must be > 0" in again.stderr
+    assert "2 stage(s) failed, 0 recorded" in again.stderr
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert "train@idnn-0" in lock and "train@dcase2020_ae-0" not in lock  # nothing half-recorded
+
+
+def test_targets_that_match_nothing_are_an_error(base, tmp_path):
+    done = _grid(_copy(base, tmp_path / "typo"), "--targets", "train@idnm*")
+    assert done.returncode == 1 and "error: --targets 'train@idnm*' matches no train stage" \
+        in done.stderr
