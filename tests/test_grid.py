@@ -143,3 +143,71 @@ def test_targets_that_match_nothing_are_an_error(base, tmp_path):
     done = _grid(_copy(base, tmp_path / "typo"), "--targets", "train@idnm*")
     assert done.returncode == 1 and "error: --targets 'train@idnm*' matches no train stage" \
         in done.stderr
+
+
+# ----------------------------------------------------------------------------- the engines
+
+
+def _params(**changes):
+    from benchmark.config import from_dict
+    from benchmark.grid.params import GridParams
+
+    grid = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    return from_dict(GridParams, {**grid["grid"], "dashboard": None, **changes}, "grid")
+
+
+def test_one_worker_per_gpu_pins_each_to_its_gpu_and_offers_one_gpu_resource():
+    """Without dask-cuda: a SpecCluster of nannies, nanny k with CUDA_VISIBLE_DEVICES=k (two
+    fake GPU ids on this CPU machine: the pinning and the resources are Dask's, not CUDA's)."""
+    import distributed
+
+    from benchmark.grid.cluster import GPU, gpu_spec_cluster, gpu_workers
+
+    with gpu_spec_cluster(["0", "1"], _params(engine="cuda")) as cluster, \
+            distributed.Client(cluster) as client:
+        client.wait_for_workers(2, timeout=60)
+        pinned = client.run(lambda: os.environ.get("CUDA_VISIBLE_DEVICES"))
+        assert sorted(pinned.values()) == ["0", "1"]
+        assert gpu_workers(client) == 2
+        where = client.gather([client.submit(os.getpid, pure=False, resources={GPU: 1})
+                               for _ in range(4)])
+        assert len(set(where)) <= 2  # GPU tasks run only on the GPU workers
+
+
+def test_a_running_scheduler_is_used_as_it_is():
+    import distributed
+
+    from benchmark.grid.cluster import connect
+
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1",
+                                       dashboard_address=None)
+    with cluster, connect(_params(engine="scheduler",
+                                  scheduler=cluster.scheduler_address)) as client:
+        assert client.submit(sum, [1, 2]).result() == 3
+        assert client.scheduler.address == cluster.scheduler_address
+
+
+def test_a_slurm_cluster_is_built_from_its_yaml_file(tmp_path):
+    from benchmark.config import ConfigError
+    from benchmark.grid.cluster import build_jobqueue, read_jobqueue
+
+    path = tmp_path / "slurm.yaml"
+    path.write_text(
+        "cluster: SLURMCluster\njobs: 8\noptions:\n  queue: gpu\n  cores: 8\n  memory: 64GB\n"
+        "  walltime: '24:00:00'\n  job_extra_directives: ['--gres=gpu:1']\n"
+        "  worker_extra_args: ['--resources', 'GPU=1']\n")
+    spec = read_jobqueue(path)
+    assert spec["jobs"] == 8
+    cluster = build_jobqueue(spec, path)  # nothing submitted: the job script is Dask's own
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert "#SBATCH --gres=gpu:1" in script and "#SBATCH -p gpu" in script
+    assert "--resources GPU=1" in script
+    path.write_text("cluster: SLURMClusterr\n")
+    with pytest.raises(ConfigError, match="no dask_jobqueue.SLURMClusterr"):
+        build_jobqueue(read_jobqueue(path), path)
+    path.write_text("cluster: SLURMCluster\njob: 3\n")
+    with pytest.raises(ConfigError, match="keys are"):
+        read_jobqueue(path)

@@ -110,9 +110,8 @@ def read_jobqueue(path: str | Path) -> dict[str, Any]:
     return spec
 
 
-def jobqueue_cluster(params: GridParams) -> Any:
-    """A dask-jobqueue cluster from ``grid.jobqueue``, scaled to its ``jobs``."""
-    spec = read_jobqueue(params.jobqueue or "")
+def build_jobqueue(spec: dict[str, Any], where: str | Path = "grid.jobqueue") -> Any:
+    """The dask-jobqueue cluster ``spec`` describes (no job submitted yet)."""
     try:
         import dask_jobqueue
     except ImportError as error:
@@ -121,9 +120,18 @@ def jobqueue_cluster(params: GridParams) -> Any:
     cls = getattr(dask_jobqueue, str(spec["cluster"]), None)
     if cls is None:
         known = sorted(n for n in dir(dask_jobqueue) if n.endswith("Cluster"))
-        raise ConfigError(f"{params.jobqueue}: no dask_jobqueue.{spec['cluster']} (known: "
+        raise ConfigError(f"{where}: no dask_jobqueue.{spec['cluster']} (known: "
                           f"{', '.join(known)})")
-    cluster = cls(**spec.get("options", {}))
+    try:
+        return cls(**spec.get("options", {}))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{where}: {spec['cluster']} refuses its options: {error}") from error
+
+
+def jobqueue_cluster(params: GridParams) -> Any:
+    """A dask-jobqueue cluster from ``grid.jobqueue``, scaled to its ``jobs``."""
+    spec = read_jobqueue(params.jobqueue or "")
+    cluster = build_jobqueue(spec, params.jobqueue or "grid.jobqueue")
     cluster.scale(jobs=int(spec.get("jobs", 1)))
     return cluster
 
