@@ -69,6 +69,14 @@ def test_the_grid_runs_two_at_a_time_and_records_what_dvc_repro_would(base, tmp_
     assert "Data and pipelines are up to date" in run([DVC, "status"], grid).stdout
     assert not _ran(run([DVC, "repro"], grid, env={"DVC_ROOT": ""}).stdout)
 
+    from mlflow import MlflowClient
+
+    store = MlflowClient(f"sqlite:///{grid / 'mlflow.db'}")  # every task's run in the one store
+    runs = store.search_runs([e.experiment_id for e in store.search_experiments()])
+    assert sorted(r.data.tags["dvc_stage"] for r in runs) == sorted(
+        ["train@idnn-0", "train@idnn-1", "train@dcase2020_ae-0", "train@dcase2020_ae-1"])
+    assert all(r.info.status == "FINISHED" for r in runs)
+
     serial = _copy(base, tmp_path / "serial")
     run([DVC, "repro", "--glob", "train@*"], serial, env={"DVC_ROOT": ""})
     for metrics in sorted((serial / "reports" / "metrics").glob("*.json")):

@@ -11,6 +11,7 @@ the tasks; the caller closes the cluster, which stops the trainings (each resume
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -55,10 +56,20 @@ def submit(client: Any, stages: list[PendingStage], root: Path, log_dir: Path, *
     """One task per stage; a new key each run, so a rerun never reuses an old result."""
     token = uuid.uuid4().hex[:8]
     resources = {GPU: 1} if gpu else None
-    return {client.submit(run_stage, stage.name, stage.cmd, str(root), str(log_dir),
+    env = client_environ()
+    return {client.submit(run_stage, stage.name, stage.cmd, str(root), str(log_dir), env,
                           key=f"{stage.name}-{token}", pure=False, retries=retries,
                           resources=resources): stage
             for stage in stages}
+
+
+def client_environ() -> dict[str, str]:
+    """The user's own values of the variables a Dask nanny overrides in its workers (the
+    trainings run with what the user's shell has, as under ``dvc repro``)."""
+    import dask
+
+    spawned = dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}
+    return {key: os.environ[key] for key in spawned if key in os.environ}
 
 
 def _running(client: Any, futures: dict[Any, PendingStage]) -> list[str]:
