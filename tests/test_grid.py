@@ -99,7 +99,7 @@ def test_a_killed_worker_is_retried_and_a_failing_stage_is_reported(base, tmp_pa
     """idnn trains long enough to kill its worker mid-run; dcase2020_ae has a bad param."""
     import distributed
 
-    from benchmark.grid.run import run_stages
+    from benchmark.grid.run import run_stages, user_environ
     from benchmark.grid.stages import pending_train_stages
     from benchmark.grid.tasks import log_path
 
@@ -109,6 +109,7 @@ def test_a_killed_worker_is_retried_and_a_failing_stage_is_reported(base, tmp_pa
     assert [s.name for s in stages] == ["train@idnn-0", "train@idnn-1", "train@dcase2020_ae-0",
                                         "train@dcase2020_ae-1"]
     victim = log_path(log_dir, "train@idnn-0")
+    user_env = user_environ()
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
@@ -124,7 +125,8 @@ def test_a_killed_worker_is_retried_and_a_failing_stage_is_reported(base, tmp_pa
 
         killer = threading.Thread(target=kill_when_training)
         killer.start()
-        outcome = run_stages(client, stages, repo, log_dir, retries=2, progress=False)
+        outcome = run_stages(client, stages, repo, log_dir, user_env=user_env, retries=2,
+                             progress=False)
         killer.join()
     assert sorted(r.name for r in outcome.done) == ["train@idnn-0", "train@idnn-1"]
     assert sorted(f.name for f in outcome.failed) == ["train@dcase2020_ae-0",
@@ -219,3 +221,28 @@ def test_a_slurm_cluster_is_built_from_its_yaml_file(tmp_path):
     path.write_text("cluster: SLURMCluster\njob: 3\n")
     with pytest.raises(ConfigError, match="keys are"):
         read_jobqueue(path)
+
+
+def test_a_stage_runs_with_the_users_environment_not_the_dask_nannys(tmp_path, monkeypatch):
+    """A nanny sets MALLOC_TRIM_THRESHOLD_ and one BLAS thread for its worker (and, in a
+    LocalCluster, in this process): the stage's command must see the user's values instead."""
+    import distributed
+
+    from benchmark.grid.run import user_environ
+    from benchmark.grid.tasks import log_path, run_stage
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    user_env = user_environ()
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        nanny_env = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+        assert set(nanny_env.values()) == {"65536"}  # what the worker itself has
+        result = client.submit(run_stage, "train@env-0", "env", str(tmp_path), str(tmp_path),
+                               user_env, pure=False).result()
+    assert result.ok
+    lines = log_path(tmp_path, "train@env-0").read_text().splitlines()
+    assert "OMP_NUM_THREADS=2" in lines and f"DVC_ROOT={tmp_path}" in lines
+    assert not any(line.startswith("MALLOC_TRIM_THRESHOLD_=") for line in lines)
+

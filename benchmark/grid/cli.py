@@ -23,7 +23,7 @@ from benchmark.cli import error_line, user_errors
 from benchmark.config import ConfigError, from_dict, read_params
 from benchmark.grid.cluster import connect, gpu_workers
 from benchmark.grid.params import GridParams
-from benchmark.grid.run import GridOutcome, overlapping, run_stages, wall_time
+from benchmark.grid.run import GridOutcome, overlapping, run_stages, user_environ, wall_time
 from benchmark.grid.stages import DvcError, pending_train_stages, reproduce
 
 log = logging.getLogger("benchmark.grid")
@@ -106,6 +106,7 @@ def run_grid_command(args: argparse.Namespace) -> int:
 
 def _run_on_cluster(root: Path, params: GridParams, device: str, stages: list,
                     args: argparse.Namespace) -> GridOutcome:
+    user_env = user_environ()  # before the cluster's nannies change this process's environment
     with connect(params) as client:
         if client.dashboard_link:
             print(f"Dask dashboard: {client.dashboard_link}", flush=True)
@@ -113,8 +114,8 @@ def _run_on_cluster(root: Path, params: GridParams, device: str, stages: list,
         print(f"{len(stages)} train stages on {params.engine} "
               f"({len(client.scheduler_info().get('workers', {}))} workers now"
               f"{', one GPU per task' if gpu else ''}); logs in {params.log_dir}/", flush=True)
-        outcome = run_stages(client, stages, root, root / params.log_dir, gpu=gpu,
-                             retries=params.retries, progress=not args.no_progress)
+        outcome = run_stages(client, stages, root, root / params.log_dir, user_env=user_env,
+                             gpu=gpu, retries=params.retries, progress=not args.no_progress)
     if outcome.done:
         print(f"{len(outcome.done)} stages recorded in {wall_time(outcome.done):.0f} s, up to "
               f"{overlapping(outcome.done)} at once")

@@ -52,24 +52,24 @@ class GridOutcome:
 
 
 def submit(client: Any, stages: list[PendingStage], root: Path, log_dir: Path, *, gpu: bool,
-           retries: int) -> dict[Any, PendingStage]:
+           retries: int, env: dict[str, str | None]) -> dict[Any, PendingStage]:
     """One task per stage; a new key each run, so a rerun never reuses an old result."""
     token = uuid.uuid4().hex[:8]
     resources = {GPU: 1} if gpu else None
-    env = client_environ()
     return {client.submit(run_stage, stage.name, stage.cmd, str(root), str(log_dir), env,
                           key=f"{stage.name}-{token}", pure=False, retries=retries,
                           resources=resources): stage
             for stage in stages}
 
 
-def client_environ() -> dict[str, str]:
-    """The user's own values of the variables a Dask nanny overrides in its workers (the
-    trainings run with what the user's shell has, as under ``dvc repro``)."""
+def user_environ() -> dict[str, str | None]:
+    """The user's values (None: unset) of the variables a Dask nanny sets for its worker
+    process. Take it before a cluster starts in this process: a ``LocalCluster``'s nannies
+    write theirs into this process's ``os.environ``."""
     import dask
 
-    spawned = dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}
-    return {key: os.environ[key] for key in spawned if key in os.environ}
+    keys = dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}
+    return {key: os.environ.get(key) for key in keys}
 
 
 def _running(client: Any, futures: dict[Any, PendingStage]) -> list[str]:
@@ -106,11 +106,14 @@ def _record(root: Path, future: Any, stage: PendingStage, log_dir: Path,
 
 
 def run_stages(client: Any, stages: list[PendingStage], root: Path, log_dir: Path, *,
-               gpu: bool = False, retries: int = 2, progress: bool = True,
+               user_env: dict[str, str | None], gpu: bool = False, retries: int = 2,
+               progress: bool = True,
                commit: Callable[[Path, str], None] = commit_stage) -> GridOutcome:
-    """Run ``stages`` on ``client``; every stage that succeeds is committed as it ends."""
+    """Run ``stages`` on ``client``; every stage that succeeds is committed as it ends.
+
+    ``user_env``: :func:`user_environ`, taken before the cluster started."""
     outcome = GridOutcome()
-    futures = submit(client, stages, root, log_dir, gpu=gpu, retries=retries)
+    futures = submit(client, stages, root, log_dir, gpu=gpu, retries=retries, env=user_env)
     pending = set(futures)
     bar = tqdm(total=len(stages), desc="grid", unit="stage", disable=not progress)
     try:

@@ -51,28 +51,28 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def stage_environ() -> dict[str, str]:
-    """This worker's environment without what a Dask nanny sets for its own worker process
-    (``distributed.nanny.pre-spawn-environ``: ``MALLOC_TRIM_THRESHOLD_``, one OpenMP/MKL/BLAS
-    thread). A training must not inherit them: the fixed malloc trim threshold alone made the
-    frame models train markedly slower (measured: a 1-thread matmul loop 16 % slower here)."""
-    try:
-        import dask
-
-        spawned = dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}
-    except ImportError:  # not on a Dask worker
-        spawned = {}
-    return {key: value for key, value in os.environ.items()
-            if not (key in spawned and str(spawned[key]) == value)}
+def stage_environ(user_env: dict[str, str | None] | None = None) -> dict[str, str]:
+    """This worker's environment with ``user_env`` put back: the user's own values (None:
+    unset) of what a Dask nanny sets for its worker process (``MALLOC_TRIM_THRESHOLD_``, one
+    OpenMP/MKL/BLAS thread). A training must not inherit those: the fixed malloc trim threshold
+    alone slowed a 1-thread matmul loop by 16 % here."""
+    environ = dict(os.environ)
+    for key, value in (user_env or {}).items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
+    return environ
 
 
 def run_stage(name: str, cmd: str, root: str, log_dir: str,
-              env: dict[str, str] | None = None) -> StageResult:
+              user_env: dict[str, str | None] | None = None) -> StageResult:
     """Run stage ``name``'s command ``cmd`` in ``root`` as DVC would (a shell, ``DVC_ROOT`` set,
-    this interpreter's folder first on ``PATH``); its output is appended to the stage's log."""
+    this interpreter's folder first on ``PATH``, the user's environment: :func:`stage_environ`);
+    its output is appended to the stage's log."""
     log = log_path(log_dir, name)
     log.parent.mkdir(parents=True, exist_ok=True)
-    full_env = {**stage_environ(), **(env or {}), "DVC_ROOT": root,
+    full_env = {**stage_environ(user_env), "DVC_ROOT": root,
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     started = time.time()
     with log.open("ab") as handle:

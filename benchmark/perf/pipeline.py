@@ -137,7 +137,8 @@ def timed_grid_vs_repro(clone: Path, stages: tuple[str, ...] = FRAME_STAGES,
 
 def disk_use(clone: Path) -> dict[str, int]:
     """Bytes on disk of data/, models/, .dvc/cache, and all three together (``du -s -B1``)."""
-    folders = {"data": clone / "data", "models": clone / "models", "cache": clone / ".dvc/cache"}
+    folders = {"data": clone / "data", "models": clone / "models",
+               ".dvc/cache": clone / ".dvc/cache"}
 
     def du(*paths: Path) -> int:
         out = subprocess.run(["du", "-s", "-c", "-B1", *map(str, paths)], capture_output=True,
@@ -210,11 +211,11 @@ def render(result: dict[str, Any]) -> str:
            "--only-grid`)" if grid.get("commit", result["commit"]) != result["commit"] else "")
         + ".", "",
         "## Disk use after `dvc repro`", "",
-        "| folder | MiB |", "|---|---|",
-        *[f"| `{name}` | {size / 2**20:.0f} |" for name, size in disk.items()
+        "| folder | on disk |", "|---|---|",
+        *[f"| `{name}` | {size / 2**20:.0f} MiB |" for name, size in disk.items()
           if name != "together"],
         f"| all three together (a hard-linked file counted once) | "
-        f"{disk['together'] / 2**20:.0f} |", "",
+        f"{disk['together'] / 2**20:.0f} MiB |", "",
     ]
     return "\n".join(lines)
 
