@@ -226,6 +226,9 @@ def test_a_slurm_cluster_is_built_from_its_yaml_file(tmp_path):
 def test_a_stage_runs_with_the_users_environment_not_the_dask_nannys(tmp_path, monkeypatch):
     """A nanny sets MALLOC_TRIM_THRESHOLD_ and one BLAS thread for its worker (and, in a
     LocalCluster, in this process): the stage's command must see the user's values instead."""
+    import json
+    import subprocess
+
     import distributed
 
     from benchmark.grid.run import user_environ
@@ -233,7 +236,13 @@ def test_a_stage_runs_with_the_users_environment_not_the_dask_nannys(tmp_path, m
 
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    user_env = user_environ()
+    # in a fresh process, as the grid command takes it (before anything imported distributed)
+    user_env = json.loads(subprocess.run(
+        [sys.executable, "-c", "import json; from benchmark.grid.run import user_environ; "
+         "print(json.dumps(user_environ()))"], capture_output=True, text=True, check=True,
+        cwd=Path(__file__).resolve().parents[1]).stdout)
+    assert user_env["MALLOC_TRIM_THRESHOLD_"] is None and user_env["OMP_NUM_THREADS"] == "2"
+    assert user_environ() == user_env
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1",
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:

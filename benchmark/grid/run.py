@@ -67,8 +67,9 @@ def user_environ() -> dict[str, str | None]:
     process. Take it before a cluster starts in this process: a ``LocalCluster``'s nannies
     write theirs into this process's ``os.environ``."""
     import dask
+    import distributed  # noqa: F401 - its import puts its defaults into dask.config
 
-    keys = dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}
+    keys = dask.config.get("distributed.nanny.pre-spawn-environ")
     return {key: os.environ.get(key) for key in keys}
 
 
