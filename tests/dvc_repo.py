@@ -72,3 +72,12 @@ def make_repo(path: Path, params: dict[str, Any] | None = None) -> Path:
     run(["git", "add", "-A"], path)
     run(["git", "commit", "-q", "-m", "tiny pipeline"], path)
     return path
+
+
+def reproduced_repo(path: Path, params: dict[str, Any] | None = None) -> Path:
+    """:func:`make_repo`, then ``dvc repro`` and a commit of its results (the baseline run)."""
+    make_repo(path, params)
+    run([DVC, "repro"], path, env={"DVC_ROOT": ""})
+    run(["git", "add", "-A"], path)
+    run(["git", "commit", "-q", "-m", "baseline run"], path)
+    return path

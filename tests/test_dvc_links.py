@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dvc_repo import DVC, make_repo, run
+from dvc_repo import DVC, reproduced_repo, run
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +30,7 @@ LINKED = ("data/raw", "data/features", "models/")
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    path = make_repo(tmp_path_factory.mktemp("links") / "repo")
-    run([DVC, "repro"], path, env={"DVC_ROOT": ""})
-    run(["git", "add", "-A"], path)
-    run(["git", "commit", "-q", "-m", "baseline run"], path)
+    path = reproduced_repo(tmp_path_factory.mktemp("links") / "repo")
     return path
 
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dvc_repo import DVC, ROOT, make_repo, run
+from dvc_repo import DVC, ROOT, reproduced_repo, run
 
 from benchmark.views.compare import (
     compare,
@@ -35,10 +35,7 @@ REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNOREC
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    path = make_repo(tmp_path_factory.mktemp("views") / "repo")
-    run([DVC, "repro"], path, env={"DVC_ROOT": ""})
-    run(["git", "add", "-A"], path)
-    run(["git", "commit", "-q", "-m", "baseline run"], path)
+    path = reproduced_repo(tmp_path_factory.mktemp("views") / "repo")
     run([DVC, "exp", "run", "-n", EXPERIMENT, "-S", "models.idnn.epochs=2"], path,
         env={"DVC_ROOT": ""})
     return path

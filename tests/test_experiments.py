@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dvc_repo import DVC, make_repo, run
+from dvc_repo import DVC, reproduced_repo, run
 from tiny_models import make_tiny_cache
 
 pytestmark = pytest.mark.slow
@@ -24,10 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    path = make_repo(tmp_path_factory.mktemp("exp") / "repo")
-    run([DVC, "repro"], path, env={"DVC_ROOT": ""})
-    run(["git", "add", "-A"], path)
-    run(["git", "commit", "-q", "-m", "baseline run"], path)
+    path = reproduced_repo(tmp_path_factory.mktemp("exp") / "repo")
     return path
 
 

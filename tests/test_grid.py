@@ -98,6 +98,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 def test_a_killed_worker_is_retried_and_a_failing_stage_is_reported(base, tmp_path):
     """idnn trains long enough to kill its worker mid-run; dcase2020_ae has a bad param."""
     import distributed
+    import psutil
 
     from benchmark.grid.run import run_stages, user_environ
     from benchmark.grid.stages import pending_train_stages
@@ -119,15 +120,19 @@ def test_a_killed_worker_is_retried_and_a_failing_stage_is_reported(base, tmp_pa
             for address, keys in client.processing().items():
                 if any(str(k).startswith("train@idnn-0-") for k in keys):
                     pid = client.run(os.getpid, workers=[address])[address]
+                    orphans.extend(psutil.Process(pid).children(recursive=True))
                     os.kill(pid, signal.SIGKILL)
                     return
             pytest.fail("no worker was running train@idnn-0")
 
+        orphans: list = []  # the killed worker's training must die with it
         killer = threading.Thread(target=kill_when_training)
         killer.start()
         outcome = run_stages(client, stages, repo, log_dir, user_env=user_env, retries=2,
                              progress=False)
         killer.join()
+        assert orphans and all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
+                               for p in orphans), "the killed worker's training lived on"
     assert sorted(r.name for r in outcome.done) == ["train@idnn-0", "train@idnn-1"]
     assert sorted(f.name for f in outcome.failed) == ["train@dcase2020_ae-0",
                                                       "train@dcase2020_ae-1"]

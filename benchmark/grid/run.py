@@ -10,6 +10,7 @@ the tasks; the caller closes the cluster, which stops the trainings (each resume
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -23,7 +24,7 @@ from tqdm import tqdm
 
 from benchmark.grid.cluster import GPU
 from benchmark.grid.stages import DvcError, PendingStage, commit_stage
-from benchmark.grid.tasks import StageResult, log_path, read_tail, run_stage
+from benchmark.grid.tasks import StageResult, log_path, read_tail, run_stage, stop_running
 
 log = logging.getLogger("benchmark.grid")
 
@@ -131,6 +132,8 @@ def run_stages(client: Any, stages: list[PendingStage], root: Path, log_dir: Pat
             if pending and not finished:
                 time.sleep(POLL_S)
     except KeyboardInterrupt:
+        with contextlib.suppress(Exception):  # stop the trainings now, not when workers close
+            client.run(stop_running)
         client.cancel(list(pending))
         raise
     finally:

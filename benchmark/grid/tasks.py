@@ -9,8 +9,11 @@ a bad param, is not retried); only a lost worker makes Dask run the task again.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -21,6 +24,7 @@ from pathlib import Path
 
 TAIL_LINES = 20
 _PR_SET_PDEATHSIG = 1
+_RUNNING: set[subprocess.Popen] = set()  # the stage commands of this worker process now
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def stage_environ(user_env: dict[str, str | None] | None = None) -> dict[str, st
 
 def run_stage(name: str, cmd: str, root: str, log_dir: str,
               user_env: dict[str, str | None] | None = None) -> StageResult:
-    """Run stage ``name``'s command ``cmd`` in ``root`` as DVC would (a shell, ``DVC_ROOT`` set,
+    """Run stage ``name``'s command ``cmd`` in ``root`` as DVC would (``DVC_ROOT`` set,
     this interpreter's folder first on ``PATH``, the user's environment: :func:`stage_environ`);
     its output is appended to the stage's log."""
     log = log_path(log_dir, name)
@@ -80,16 +84,53 @@ def run_stage(name: str, cmd: str, root: str, log_dir: str,
                      f"CUDA_VISIBLE_DEVICES={full_env.get('CUDA_VISIBLE_DEVICES', '')} at "
                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {cmd}\n".encode())
         handle.flush()
-        process = subprocess.Popen(cmd, shell=True, cwd=root, env=full_env, stdout=handle,
-                                   stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        argv = simple_argv(cmd)
+        process = subprocess.Popen(cmd if argv is None else argv, shell=argv is None, cwd=root,
+                                   env=full_env, stdout=handle, stderr=subprocess.STDOUT,
+                                   preexec_fn=_die_with_parent,
+                                   start_new_session=True)  # its own group: stop_running()
+        _RUNNING.add(process)
         try:
             returncode = process.wait()
         finally:
+            _RUNNING.discard(process)
             if process.poll() is None:  # the task was interrupted: do not leave it running
-                process.terminate()
-                process.wait()
+                _stop(process)
     return StageResult(name, returncode, started, time.time(), socket.gethostname(), str(log),
                        read_tail(log))
+
+
+SHELL_SYNTAX = re.compile(r"[;&|<>()$`\\\n*?~{}\[\]!#]")
+
+
+def simple_argv(cmd: str) -> list[str] | None:
+    """``cmd`` as an argument list when it is one plain command (no shell syntax), else None.
+
+    A plain command runs without a shell, so the training itself is the child that dies with
+    its worker (a shell would be the child, and its own child would live on as an orphan)."""
+    if SHELL_SYNTAX.search(cmd):
+        return None
+    try:
+        argv = shlex.split(cmd)
+    except ValueError:
+        return None
+    return argv or None
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM to the command's process group (the shell and the training), then wait."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=30)
+
+
+def stop_running() -> int:
+    """Stop every stage command this worker runs now (Ctrl-C on the client); how many."""
+    running = list(_RUNNING)
+    for process in running:
+        _stop(process)
+    return len(running)
 
 
 def read_tail(path: str | Path, lines: int = TAIL_LINES) -> str:
