@@ -38,15 +38,16 @@ def dvc_root(start: str | Path = ".") -> Path:
 
 
 def run_dvc(args: list[str], cwd: Path, timeout: float | None = 600,
-            echo_stderr: bool = False) -> str:
+            echo_stderr: bool = False, env: dict[str, str] | None = None) -> str:
     """Run ``dvc ARGS`` in ``cwd`` and return its stdout; :class:`DvcError` when it fails.
 
     ``echo_stderr``: pass DVC's warnings (e.g. plots it failed to load) on to our stderr.
+    ``env``: the environment of the command (default: this process's).
     """
     command = [dvc_executable(), *args]
     try:
         done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+                              timeout=timeout, check=False, env=env)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise DvcError(f"dvc {' '.join(args)}: {error}") from error
     if done.returncode != 0:

@@ -21,10 +21,11 @@ from typing import Any
 
 from benchmark.cli import error_line, user_errors
 from benchmark.config import ConfigError, from_dict, read_params
+from benchmark.dvc_cli import DvcError
 from benchmark.grid.cluster import connect, gpu_workers
 from benchmark.grid.params import GridParams
 from benchmark.grid.run import GridOutcome, overlapping, run_stages, user_environ, wall_time
-from benchmark.grid.stages import DvcError, pending_train_stages, reproduce
+from benchmark.grid.stages import pending_train_stages, reproduce
 
 log = logging.getLogger("benchmark.grid")
 

@@ -15,15 +15,15 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from benchmark.dvc_cli import DvcError
 from benchmark.grid.cluster import GPU
-from benchmark.grid.stages import DvcError, PendingStage, commit_stage
+from benchmark.grid.stages import PendingStage, commit_stage
 from benchmark.grid.tasks import StageResult, log_path, read_tail, run_stage, stop_running
 
 log = logging.getLogger("benchmark.grid")
@@ -85,7 +85,7 @@ def _running(client: Any, futures: dict[Any, PendingStage]) -> list[str]:
 
 
 def _record(root: Path, future: Any, stage: PendingStage, log_dir: Path,
-            commit: Callable[[Path, str], None], outcome: GridOutcome) -> None:
+            outcome: GridOutcome) -> None:
     """The result of one finished task: committed when its command succeeded."""
     try:
         result: StageResult = future.result()
@@ -98,7 +98,7 @@ def _record(root: Path, future: Any, stage: PendingStage, log_dir: Path,
                                       result.tail))
         return
     try:
-        commit(root, stage.name)
+        commit_stage(root, stage.name)
     except DvcError as error:
         outcome.failed.append(Failure(stage.name, "dvc commit failed", str(error)))
         return
@@ -109,8 +109,7 @@ def _record(root: Path, future: Any, stage: PendingStage, log_dir: Path,
 
 def run_stages(client: Any, stages: list[PendingStage], root: Path, log_dir: Path, *,
                user_env: dict[str, str | None], gpu: bool = False, retries: int = 2,
-               progress: bool = True,
-               commit: Callable[[Path, str], None] = commit_stage) -> GridOutcome:
+               progress: bool = True) -> GridOutcome:
     """Run ``stages`` on ``client``; every stage that succeeds is committed as it ends.
 
     ``user_env``: :func:`user_environ`, taken before the cluster started."""
@@ -123,7 +122,7 @@ def run_stages(client: Any, stages: list[PendingStage], root: Path, log_dir: Pat
             finished = [future for future in pending if future.done()]
             pending.difference_update(finished)
             for future in finished:
-                _record(root, future, futures[future], log_dir, commit, outcome)
+                _record(root, future, futures[future], log_dir, outcome)
                 bar.update(1)
             running = _running(client, {f: futures[f] for f in pending})
             bar.set_postfix_str(f"done {len(outcome.done)} | running {len(running)} | failed "

@@ -8,11 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.config import ConfigError
-from benchmark.dvc_cli import DvcError, run_dvc, stream_dvc
+from benchmark.dvc_cli import run_dvc, stream_dvc
 
 TRAIN_PREFIX = "train@"
-
-__all__ = ["DvcError", "PendingStage", "commit_stage", "pending_train_stages", "reproduce"]
 
 
 @dataclass(frozen=True)
@@ -41,14 +39,11 @@ def pending_train_stages(root: Path, targets: list[str] | None = None) -> list[P
             shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
             raise ConfigError(f"--targets {pattern!r} matches no train stage of dvc.yaml "
                              f"(they are {shown})")
-    wanted = [name for name in names
-              if not targets or any(fnmatch.fnmatch(name, p) for p in targets)]
-    commands = dict(stages)
-    return [PendingStage(name, _one_command(name, commands[name])) for name in wanted
-            if name in changed]
+    return [PendingStage(name, _one_command(cmd)) for name, cmd in stages if name in changed
+            and (not targets or any(fnmatch.fnmatch(name, p) for p in targets))]
 
 
-def _one_command(name: str, cmd: str | list[str]) -> str:
+def _one_command(cmd: str | list[str]) -> str:
     if isinstance(cmd, list):  # dvc.yaml allows a list of commands, run in order
         return " && ".join(cmd)
     return cmd

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmark.dvc_cli import dvc_executable, run_dvc
 from benchmark.io import write_json_atomic, write_text_atomic
 from benchmark.perf.machine import machine_info
 
@@ -48,11 +49,11 @@ def _env(clone: Path) -> dict[str, str]:
 
 def timed_repro(clone: Path, args: list[str] | None = None) -> dict[str, Any]:
     """Run ``dvc repro`` in ``clone``; its total and per-stage wall seconds (stages in order)."""
-    dvc = str(Path(sys.executable).with_name("dvc"))
     start = time.perf_counter()
     stages: list[list[Any]] = []
-    with subprocess.Popen([dvc, "repro", *(args or [])], cwd=clone, env=_env(clone), text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as process:
+    with subprocess.Popen([dvc_executable(), "repro", *(args or [])], cwd=clone,
+                          env=_env(clone), text=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT) as process:
         assert process.stdout is not None
         tail: list[str] = []
         for line in process.stdout:
@@ -77,15 +78,10 @@ def timed_repro(clone: Path, args: list[str] | None = None) -> dict[str, Any]:
 def timed_queue(clone: Path, experiments: tuple[str, ...] = QUEUED,
                 jobs: int = 2) -> dict[str, Any]:
     """Queue ``experiments`` and run them with ``jobs`` workers; wall seconds until all ended."""
-    dvc = str(Path(sys.executable).with_name("dvc"))
     env = _env(clone)
 
     def call(*args: str) -> str:
-        done = subprocess.run([dvc, *args], cwd=clone, env=env, capture_output=True, text=True,
-                              check=False, timeout=3600)
-        if done.returncode != 0:
-            raise RuntimeError(f"dvc {' '.join(args)} failed: {done.stderr[-2000:]}")
-        return done.stdout
+        return run_dvc(list(args), clone, timeout=3600, env=env)
 
     for settings in experiments:
         call("exp", "run", "--queue", *settings.split())
@@ -117,12 +113,11 @@ def timed_grid_vs_repro(clone: Path, stages: tuple[str, ...] = FRAME_STAGES,
                         workers: int = 2) -> dict[str, Any]:
     """``stages`` trained by ``dvc repro`` (one after the other), then by ``grid run`` on a
     ``LocalCluster`` of ``workers`` processes; wall seconds of each and their ratio."""
-    dvc = str(Path(sys.executable).with_name("dvc"))
     env = _env(clone)
     _forget_runs(clone, stages)
     start = time.perf_counter()
-    subprocess.run([dvc, "repro", "--no-run-cache", "--single-item", *stages], cwd=clone,
-                   env=env, check=True, capture_output=True, text=True)
+    run_dvc(["repro", "--no-run-cache", "--single-item", *stages], clone, timeout=None,
+            env=env)
     serial = time.perf_counter() - start
     _forget_runs(clone, stages)
     start = time.perf_counter()

@@ -8,7 +8,7 @@ from typing import Any
 
 from benchmark.config import ConfigError, read_params
 from benchmark.data.layout import ADDITIONAL_IDS, DEV_IDS, MACHINE_TYPES
-from benchmark.profiles import PROFILES_DIR, merge, read_profile
+from benchmark.profiles import PROFILES_DIR, check_seeds, merge, read_profile
 
 DCASE2020_TRAIN_CLIPS_PER_ID = 1_000
 """Normal training clips per machine ID of DCASE 2020 Task 2: "around 1,000", in the development
@@ -34,9 +34,10 @@ def profile_recipes(profile: str, params_file: str | Path,
     """
     merged = merge(read_params(params_file), read_profile(profile, profiles_dir))
     seeds = merged.get("seeds")
-    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds)):
-        raise ConfigError(f"profile {profile!r}: 'seeds' must be a non-empty list of integers, "
-                          f"got {seeds!r}")
+    try:
+        check_seeds(seeds)
+    except ConfigError as error:
+        raise ConfigError(f"profile {profile!r}: {error}") from None
     recipes = merged.get("models")
     if not isinstance(recipes, dict):
         raise ConfigError(f"profile {profile!r}: 'models' must be a mapping, got {recipes!r}")
