@@ -12,7 +12,13 @@ writes into ``report.out_dir`` (``reports/``):
   (``benchmark/reporting/paper_results.yaml``) beside ours (``reports/metrics/*.json``,
   ``reports/complexity.json``, ``reports/uncertainty.json``);
 - ``leaderboard.md``: our runs ranked by mean AUC per data source, with intervals, the paired
-  test, data source, epochs and seeds;
+  test, data source, epochs and seeds (and the evaluation set's means when a run has one);
+- ``reproduction.md``: a verdict for every cell of the paper's Tables 1-4 that has a run of ours
+  on the DCASE 2020 data (reproduced / below / above / too few runs), by the rule fixed in
+  ``report.reproduction`` (:mod:`benchmark.reporting.reproduction`); on other data, the cells
+  that would be compared and why they are not;
+- ``table_eval.md``: the DCASE 2020 evaluation set's figures of the runs that have one, with the
+  official score (or one line saying how to get them);
 - ``figures/features.png``, ``attention.png``, ``attention_stats.png`` (paper Figures 2-4, from
   the trained ``report.figure_model`` and the feature cache's test clips) and ``roc.png`` (ROC
   curves per machine type from ``reports/roc/*.csv``); every title names the data source, the
@@ -36,7 +42,7 @@ import numpy as np
 from benchmark.cli import entry_point
 from benchmark.config import ConfigError, stage_params
 from benchmark.data.layout import MACHINE_TYPES
-from benchmark.reporting import figures, tables
+from benchmark.reporting import figures, reproduction, tables
 from benchmark.reporting.results import (
     PAPER_RESULTS,
     ModelRuns,
@@ -55,7 +61,37 @@ log = logging.getLogger(__name__)
 
 MODEL_FIGURES = ("features.png", "attention.png", "attention_stats.png")
 UNCERTAINTY_FILE = "uncertainty.json"  # in out_dir, next to the tables built from it
-TABLE_FILES = ("table1.md", "table2.md", "table3.md", "table4.md", "leaderboard.md")
+TABLE_FILES = ("table1.md", "table2.md", "table3.md", "table4.md", "leaderboard.md",
+               "reproduction.md", "table_eval.md")
+
+
+@dataclass
+class ReproductionParams:
+    """``report.reproduction``: the rule of ``reproduction.md``, fixed before any result is seen."""
+
+    tolerance_pp: float  # reproduced: the paper's figure inside our 95 % interval +- this (pp)
+    min_seeds: int  # fewer seeds than this -> "too few runs"
+    protocol: str  # profile whose models.NAME.epochs are the protocol's epochs
+    largest_gaps: int  # how many of the largest gaps the summary lists
+
+    def validate(self) -> None:
+        if self.tolerance_pp < 0:
+            raise ConfigError(
+                f"'report.reproduction.tolerance_pp' must be >= 0, got {self.tolerance_pp}"
+            )
+        if self.min_seeds < 1:
+            raise ConfigError(f"'report.reproduction.min_seeds' must be >= 1, got {self.min_seeds}")
+        if self.largest_gaps < 0:
+            raise ConfigError(
+                f"'report.reproduction.largest_gaps' must be >= 0, got {self.largest_gaps}"
+            )
+        self.protocol_epochs()
+
+    def protocol_epochs(self, paper_path: str | Path = PAPER_RESULTS) -> dict[str, int]:
+        """The protocol's epochs of every model the paper's cells compare (errors name the
+        protocol file and the key)."""
+        models = reproduction.compared_models(load_paper(paper_path))
+        return reproduction.protocol_epochs(self.protocol, models)
 
 
 @dataclass
@@ -77,6 +113,7 @@ class ReportParams:
     reference_model: str  # the paired test compares every model with this one (the proposed)
     bootstrap_resamples: int  # resamples of the test clips for the 95 % intervals
     bootstrap_seed: int  # seed of those resamples (the same for every model: paired test)
+    reproduction: ReproductionParams  # the verdict rule of reproduction.md
 
     def validate(self) -> None:
         if self.bootstrap_resamples < 100:
@@ -100,13 +137,20 @@ def render_tables(
     complexity_path: str | Path,
     uncertainty_path: str | Path,
     table_models: list[str],
+    rule: ReproductionParams,
     paper_path: str | Path = PAPER_RESULTS,
 ) -> dict[str, str]:
-    """Tables 1-4 and the leaderboard (file name -> markdown) from git-tracked files only."""
+    """Every document of :data:`TABLE_FILES` (file name -> markdown) from git-tracked files only.
+
+    ``rule``: the verdict rule of ``reproduction.md`` (``report.reproduction``; the protocol
+    profile it names is git-tracked too).
+    """
     paper = load_paper(paper_path)
     runs = load_runs(metrics_dir)
     complexity = load_complexity(complexity_path)
     uncertainty = load_uncertainty(uncertainty_path)
+    verdicts = reproduction.reproduce(paper, runs, uncertainty, rule,
+                                      rule.protocol_epochs(paper_path))
     log.info("tables from %d models: %s", len(runs), ", ".join(sorted(runs)) or "none")
     return {
         "table1.md": tables.table1(paper, runs, table_models),
@@ -114,6 +158,8 @@ def render_tables(
         "table3.md": tables.table3(paper, runs, complexity, uncertainty),
         "table4.md": tables.table4(paper, runs, complexity, uncertainty),
         "leaderboard.md": tables.leaderboard(runs, uncertainty),
+        "reproduction.md": reproduction.render(verdicts, uncertainty),
+        "table_eval.md": tables.table_eval(paper, runs, table_models, uncertainty),
     }
 
 
@@ -134,10 +180,10 @@ def write_uncertainty_file(params: ReportParams) -> Path:
 
 
 def write_tables(params: ReportParams, paper_path: str | Path = PAPER_RESULTS) -> list[Path]:
-    """``uncertainty.json``, Tables 1-4 and the leaderboard; returns the files written."""
+    """``uncertainty.json`` and every document of :data:`TABLE_FILES`; returns the files written."""
     written = [write_uncertainty_file(params)]
     documents = render_tables(params.metrics_dir, params.complexity, written[0],
-                              params.table_models, paper_path)
+                              params.table_models, params.reproduction, paper_path)
     out = Path(params.out_dir)
     for name, text in documents.items():
         (out / name).write_text(text)

@@ -9,6 +9,11 @@ selection on the test set), scores the train and test clips and writes
 ``reports/metrics/NAME-seedK.json`` (summary: a DVC metric), ``reports/per_id/NAME-seedK.json``
 and ``reports/roc/NAME-seedK.csv``. Every run is tracked in MLflow, tagged with its seed (see
 :mod:`benchmark.training.tracking`).
+
+When the feature cache has an ``eval`` split (the DCASE 2020 evaluation test set), its clips are
+scored like the test clips into ``models/NAME/seed-K/eval_scores.csv``, and the metrics JSON gets
+an ``eval`` section (``clips``, ``mean`` with the DCASE 2020 ``official`` score, ``per_type``; the
+per-ID figures go to the per-ID JSON's ``eval``). Without one, the outputs are exactly those above.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from torch import nn
 from benchmark.architectures.per_type import PerTypeModel
 from benchmark.cli import entry_point
 from benchmark.config import ConfigError, flatten, load_section
+from benchmark.data.index import check_scorable
 from benchmark.device import claim_gpu, resolve_device
-from benchmark.evaluation.metrics import roc_table, summarise
+from benchmark.evaluation.metrics import official_score, roc_table, summarise
 from benchmark.evaluation.scores import anomaly_scores, frame_scores
 from benchmark.features.cache import FeatureCache, open_cache
 from benchmark.io import atomic_path, write_json_atomic
@@ -55,6 +61,8 @@ from benchmark.training.tracking import (
 log = logging.getLogger("benchmark.train")
 
 SCORE_COLUMNS = ["path", "machine_type", "machine_id", "label", "score"]
+EVAL_SCORES = "eval_scores.csv"
+"""Scores of the evaluation clips (split ``eval``) beside ``scores.csv``, same columns."""
 
 
 @dataclass
@@ -110,6 +118,7 @@ def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 
                           f"(reconstruction); {name} is a {spec.objective} model of all IDs")
     device = _configure_torch(train, spec.objective)
     cache = open_cache(train.features_dir)
+    check_scorable(cache.index, "eval", str(cache.root / "index.csv"))  # before any training
     kwargs = dict(params.overrides)
     if spec.objective == "classification":
         kwargs["num_classes"] = len(cache.classes)
@@ -133,7 +142,8 @@ def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 
         resume_run_id=(remembered_run(model_dir, identity)
                        if all(r is not None for r in resumes) else None),
     )
-    tracker.log_datasets({split: cache.split(split) for split in ("train", "test")},
+    splits = {split: cache.split(split) for split in ("train", "test", "eval")}
+    tracker.log_datasets({k: v for k, v in splits.items() if k != "eval" or not v.empty},
                          cache.data_source, cache.fingerprint, cache.root / "index.csv")
     remember_run(model_dir, run_id, identity)
     try:
@@ -313,8 +323,10 @@ def _evaluate(name: str, seed: int, model: nn.Module, spec, cache: FeatureCache,
                                train.train_score_clips_per_class, amp)
     test_scores = score_split(model, spec, cache, "test", train.score_batch_size, device,
                               amp=amp)
-    log.info("%s: scored %d train + %d test clips (%.1f s)", name, len(train_scores),
-             len(test_scores), time.perf_counter() - tic)
+    eval_scores = _score_eval(model, spec, cache, train.score_batch_size, device, amp)
+    log.info("%s: scored %d train + %d test (+ %d eval) clips (%.1f s)", name,
+             len(train_scores), len(test_scores),
+             0 if eval_scores is None else len(eval_scores), time.perf_counter() - tic)
     save_atomic({
         "arch": name, "model_kwargs": kwargs, "classes": [list(c) for c in cache.classes],
         "state_dict": model.state_dict(), "objective": spec.objective,
@@ -334,14 +346,51 @@ def _evaluate(name: str, seed: int, model: nn.Module, spec, cache: FeatureCache,
     stem = run_stem(name, seed)
     metrics_path = reports / "metrics" / f"{stem}.json"
     per_id = metrics.pop("per_id")  # detail: not a DVC metric (keeps `dvc exp show` readable)
+    detail: dict[str, Any] = {"model": name, "seed": seed, "per_id": per_id}
+    _add_eval(eval_scores, model_dir, metrics, detail)
     write_json_atomic(metrics_path, metrics)
-    write_json_atomic(reports / "per_id" / f"{stem}.json",
-                      {"model": name, "seed": seed, "per_id": per_id})
+    write_json_atomic(reports / "per_id" / f"{stem}.json", detail)
     roc = roc_table(test_scores)
     roc_path = _write_csv(roc, reports / "roc" / f"{stem}.csv")
     _plot_roc(roc, metrics, model_dir / "roc.png")
     log.info("%s: mean AUC %.4f, pAUC %.4f", name, metrics["mean"]["auc"], metrics["mean"]["pauc"])
+    if eval_scores is not None:
+        log.info("%s: eval mean AUC %.4f, pAUC %.4f, official %.4f", name,
+                 *(metrics["eval"]["mean"][k] for k in ("auc", "pauc", "official")))
     return TrainOutputs(model_dir, metrics_path, roc_path, metrics, history, None)
+
+
+def _score_eval(model: nn.Module, spec, cache: FeatureCache, batch_size: int,
+                device: torch.device, amp: bool) -> pd.DataFrame | None:
+    """Scores of the ``eval`` split's clips, or None when the cache has no eval split."""
+    if cache.split("eval").empty:
+        return None
+    return score_split(model, spec, cache, "eval", batch_size, device, amp=amp)
+
+
+def _add_eval(eval_scores: pd.DataFrame | None, model_dir: Path, metrics: dict[str, Any],
+              detail: dict[str, Any]) -> None:
+    """Write :data:`EVAL_SCORES` and add the ``eval`` sections to ``metrics`` and the per-ID
+    ``detail``; without an eval split, remove an :data:`EVAL_SCORES` left by an earlier run
+    (``models/NAME`` persists between runs) and add nothing."""
+    if eval_scores is None:
+        (model_dir / EVAL_SCORES).unlink(missing_ok=True)
+        return
+    _write_csv(eval_scores, model_dir / EVAL_SCORES)
+    metrics["eval"], detail["eval"] = eval_section(eval_scores)
+
+
+def eval_section(eval_scores: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metrics' ``eval`` section and the per-ID JSON's ``eval`` of the evaluation scores.
+
+    ``({"clips": N, "mean": {auc, pauc, auc_hmean, pauc_hmean, official}, "per_type": {...}},
+    {"per_id": {type: {id: {auc, pauc}}}})``, figures as :func:`summarise` and
+    :func:`official_score` (DCASE 2020) compute them.
+    """
+    summary = summarise(eval_scores)
+    mean = {**summary["mean"], "official": official_score(summary, year=2020)}
+    section = {"clips": int(len(eval_scores)), "mean": mean, "per_type": summary["per_type"]}
+    return section, {"per_id": summary["per_id"]}
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
@@ -393,10 +442,28 @@ def _track_results(tracker: Tracker, outputs: TrainOutputs, per_type: bool = Fal
     for machine_type, values in metrics["per_type"].items():
         final[f"auc_{machine_type}"] = values["auc"]
         final[f"pauc_{machine_type}"] = values["pauc"]
+    final.update(_eval_metrics(metrics.get("eval")))
     tracker.log_metrics(final)
-    for path in (outputs.model_dir / "scores.csv", outputs.metrics_path,
-                 outputs.model_dir / "roc.png"):
+    paths = [outputs.model_dir / "scores.csv", outputs.metrics_path, outputs.model_dir / "roc.png"]
+    if "eval" in metrics:
+        paths.append(outputs.model_dir / EVAL_SCORES)
+    for path in paths:
         tracker.log_artifact(path)
+
+
+def _eval_metrics(section: dict[str, Any] | None) -> dict[str, float]:
+    """MLflow names of the ``eval`` section: ``eval_auc_mean``, ``eval_pauc_mean``,
+    ``eval_auc_hmean``, ``eval_pauc_hmean``, ``eval_official``, ``eval_auc_<type>``,
+    ``eval_pauc_<type>`` (none without an eval split)."""
+    if section is None:
+        return {}
+    mean = section["mean"]
+    out = {f"eval_{k}_mean": mean[k] for k in ("auc", "pauc")}
+    out.update({f"eval_{k}": mean[k] for k in ("auc_hmean", "pauc_hmean", "official")})
+    for machine_type, values in section["per_type"].items():
+        out[f"eval_auc_{machine_type}"] = values["auc"]
+        out[f"eval_pauc_{machine_type}"] = values["pauc"]
+    return out
 
 
 def _type_means(history: list[EpochResult]) -> dict[int, dict[str, float]]:

@@ -50,6 +50,7 @@ def data_params(tmp_path: Path):
         "synthetic": {
             "seed": 0,
             "ids_per_type": 2,
+            "eval_ids_per_type": 0,
             "train_clips_per_id": 2,
             "test_normal_per_id": 1,
             "test_anomaly_per_id": 1,

@@ -21,10 +21,11 @@ DVC = str(Path(sys.executable).with_name("dvc"))
 
 
 def tiny_params() -> dict[str, Any]:
-    """The real params.yaml, shrunk: 2 types x 1 ID, 1-s clips, idnn + dcase2020_ae."""
+    """The real params.yaml, shrunk: 2 types x (1 ID + 1 evaluation ID), 1-s clips, idnn +
+    dcase2020_ae."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(machine_types=["fan", "slider"], clip_samples=16000)
-    params["data"]["synthetic"].update(ids_per_type=1, train_clips_per_id=4,
+    params["data"]["synthetic"].update(ids_per_type=1, eval_ids_per_type=1, train_clips_per_id=4,
                                        test_normal_per_id=2, test_anomaly_per_id=2, workers=2)
     params["features"].update(clip_samples=16000, dcase_clip_samples=16000)
     params["train"].update(train_score_clips_per_class=2)
@@ -61,6 +62,7 @@ def make_repo(path: Path, params: dict[str, Any] | None = None) -> Path:
     path.mkdir(parents=True)
     shutil.copytree(ROOT / "benchmark", path / "benchmark",
                     ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "profiles", path / "profiles")  # report.reproduction.protocol
     for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / name, path / name)
     (path / ".dvc").mkdir()

@@ -10,17 +10,21 @@ import os
 import shutil
 import stat
 import tarfile
-import threading
 import time
 import zipfile
 from collections import namedtuple
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlparse
 
-import numpy as np
 import pytest
-import soundfile as sf
+from http_fixtures import (
+    GROUND_TRUTH,
+    FileServer,
+    dcase_archives,
+    publish,
+    serving,
+    wav_bytes,
+    zip_bytes,
+)
 
 from benchmark.data import download as dl
 from benchmark.data.archive import ArchiveError, DiskSpaceError, safe_extract
@@ -35,147 +39,11 @@ from benchmark.data.download import (
 from benchmark.data.index import read_index
 from benchmark.data.layout import LayoutError
 
-RECORDS = {"dev": "3678171", "additional": "3727685", "eval": "3841772"}
-
-
-class FileServer:
-    """Serves ``files[url path]``; ``plans[url path]`` lists how to answer the next GETs."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.plans: dict[str, list[str]] = {}
-        self.encodings: dict[str, str] = {}  # url path -> Content-Encoding header sent
-        self.requests: list[tuple[str, str, str | None]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_HEAD(self) -> None:
-                server.answer(self, head=True)
-
-            def do_GET(self) -> None:
-                server.answer(self, head=False)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-        self.thread.start()
-
-    def answer(self, handler: BaseHTTPRequestHandler, head: bool) -> None:
-        path = urlparse(handler.path).path
-        rng = handler.headers.get("Range")
-        self.requests.append(("HEAD" if head else "GET", path, rng))
-        if path not in self.files:
-            handler.send_error(404)
-            return
-        body = self.files[path]
-        plan = self.plans.get(path) or []
-        action = plan.pop(0) if plan and not head else "ok"
-        if action == "corrupt":
-            body = bytes([body[0] ^ 0xFF]) + body[1:]
-        if action == "html":  # an error page sent with status 200
-            body = b"<!DOCTYPE html>\n<html><body>Service unavailable, a,b,1</body></html>\n"
-        start = 0
-        if rng and action != "ignore_range":
-            start = int(rng.split("=")[1].split("-")[0])
-        handler.send_response(206 if start else 200)
-        if start:
-            handler.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        if action != "no_length":  # without it the body ends when the connection closes
-            handler.send_header("Content-Length", str(len(body) - start))
-        if path in self.encodings:
-            handler.send_header("Content-Encoding", self.encodings[path])
-        handler.end_headers()
-        if head:
-            return
-        payload = body[start:]
-        if action == "drop":  # half the body, then the connection closes
-            payload = payload[: len(payload) // 2]
-            handler.close_connection = True
-        if action == "trickle":  # 100 bytes every 0.1 s (1 KB/s) for at most 3 s, then close
-            handler.close_connection = True
-            self._trickle(handler, payload[: 30 * 100])
-            return
-        handler.wfile.write(payload)
-
-    @staticmethod
-    def _trickle(handler: BaseHTTPRequestHandler, payload: bytes) -> None:
-        try:
-            for begin in range(0, len(payload), 100):
-                handler.wfile.write(payload[begin : begin + 100])
-                time.sleep(0.1)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up
-
-    def gets(self, name: str) -> list[str | None]:
-        return [r for m, p, r in self.requests if m == "GET" and p.endswith(name)]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
 
 @pytest.fixture
 def server():
-    srv = FileServer()
-    yield srv
-    srv.close()
-
-
-def _wav(seed: int, samples: int = 1600) -> bytes:
-    buffer = io.BytesIO()
-    noise = np.random.default_rng(seed).normal(0, 0.1, samples)
-    sf.write(buffer, noise, 16000, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buffer.getvalue()
-
-
-def _dcase_archives(machine_type: str, dev_id: str, extra_id: str) -> dict[str, bytes]:
-    """Small dev / additional / eval archives in the DCASE layout."""
-    t = machine_type
-    return {
-        f"dev_data_{t}.zip": _zip(
-            {
-                f"{t}/train/normal_{dev_id}_00000000.wav": _wav(1),
-                f"{t}/train/normal_{dev_id}_00000001.wav": _wav(2, 160000),  # > 4 network chunks
-                f"{t}/test/normal_{dev_id}_00000000.wav": _wav(3),
-                f"{t}/test/anomaly_{dev_id}_00000000.wav": _wav(4),
-            }
-        ),
-        f"eval_data_train_{t}.zip": _zip({f"{t}/train/normal_{extra_id}_00000000.wav": _wav(5)}),
-        f"eval_data_test_{t}.zip": _zip(
-            {
-                f"{t}/test/{extra_id}_00000000.wav": _wav(6),
-                f"{t}/test/{extra_id}_00000001.wav": _wav(7),
-            }
-        ),
-    }
-
-
-GROUND_TRUTH = (
-    "fan\nid_01_00000000.wav,normal_id_01_00000000.wav,0\nid_01_00000001.wav,anomaly_id_01_00000001.wav,1\n"
-    "valve\nid_01_00000000.wav,anomaly_id_01_00000000.wav,1\nid_01_00000001.wav,normal_id_01_00000001.wav,0\n"
-)
-
-
-def _publish(server: FileServer, archives: dict[str, bytes]) -> dict[str, str]:
-    """Serve archives at Zenodo-like paths; returns their MD5 table."""
-    for name, data in archives.items():
-        group = next(g for g, p in dl.ARCHIVE_PREFIXES.items() if name.startswith(p + "_"))
-        if name.startswith("eval_data_train"):
-            group = "additional"
-        server.files[f"/{RECORDS[group]}/files/{name}"] = data
-    server.files["/gt/eval_data_list.csv"] = GROUND_TRUTH.encode()
-    return {name: hashlib.md5(data).hexdigest() for name, data in archives.items()}
+    with serving() as srv:
+        yield srv
 
 
 def _params(data_params, server: FileServer, **overrides):
@@ -195,10 +63,10 @@ def _leftovers(*folders: Path) -> list[Path]:
 
 def test_download_extract_and_index(server, data_params):
     archives = {
-        **_dcase_archives("fan", "id_00", "id_01"),
-        **_dcase_archives("valve", "id_00", "id_01"),
+        **dcase_archives("fan", "id_00", "id_01"),
+        **dcase_archives("valve", "id_00", "id_01"),
     }
-    md5s = _publish(server, archives)
+    md5s = publish(server, archives)
     params = data_params(
         source="dcase2020",
         machine_types=["valve", "fan"],
@@ -230,7 +98,7 @@ def test_download_extract_and_index(server, data_params):
 
 
 def test_md5_mismatch_downloads_again(server, data_params):
-    md5s = _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    md5s = publish(server, dcase_archives("fan", "id_00", "id_01"))
     server.plans["/3678171/files/dev_data_fan.zip"] = ["corrupt"]
     params = _params(data_params, server)
     assert len(read_index(prepare_dcase2020(params, md5s=md5s))) == 4
@@ -238,7 +106,7 @@ def test_md5_mismatch_downloads_again(server, data_params):
 
 
 def test_always_corrupt_fails_naming_file_and_hashes(server, data_params):
-    md5s = _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    md5s = publish(server, dcase_archives("fan", "id_00", "id_01"))
     server.plans["/3678171/files/dev_data_fan.zip"] = ["corrupt"] * 10
     params = _params(data_params, server, retries=2)
     with pytest.raises(DownloadError) as info:
@@ -254,7 +122,7 @@ def test_always_corrupt_fails_naming_file_and_hashes(server, data_params):
 
 @pytest.mark.parametrize("server_honours_range", [True, False])
 def test_resume_after_a_dropped_connection(server, data_params, server_honours_range):
-    md5s = _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    md5s = publish(server, dcase_archives("fan", "id_00", "id_01"))
     path = "/3678171/files/dev_data_fan.zip"
     server.plans[path] = ["drop"] if server_honours_range else ["drop", "ignore_range"]
     params = _params(data_params, server)
@@ -267,7 +135,7 @@ def test_resume_after_a_dropped_connection(server, data_params, server_honours_r
 
 
 def test_network_failure_keeps_part_for_resume(server, data_params, tmp_path):
-    md5s = _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    md5s = publish(server, dcase_archives("fan", "id_00", "id_01"))
     url_path = "/3678171/files/dev_data_fan.zip"
     server.plans[url_path] = ["drop"] * 2
     dest = tmp_path / "dl" / "dev_data_fan.zip"
@@ -307,8 +175,8 @@ def test_missing_file_fails_without_retrying(server, tmp_path):
 
 
 def test_path_traversal_is_refused_and_nothing_extracted(server, data_params, tmp_path):
-    evil = _zip({"fan/train/normal_id_00_00000000.wav": _wav(1), "../evil.txt": b"owned"})
-    md5s = _publish(server, {"dev_data_fan.zip": evil})
+    evil = zip_bytes({"fan/train/normal_id_00_00000000.wav": wav_bytes(1), "../evil.txt": b"owned"})
+    md5s = publish(server, {"dev_data_fan.zip": evil})
     params = _params(data_params, server)
     with pytest.raises(ArchiveError, match=r"\.\./evil\.txt"):
         prepare_dcase2020(params, md5s=md5s)
@@ -318,7 +186,7 @@ def test_path_traversal_is_refused_and_nothing_extracted(server, data_params, tm
 
 
 def test_disk_space_is_checked_first(server, data_params, monkeypatch):
-    md5s = _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    md5s = publish(server, dcase_archives("fan", "id_00", "id_01"))
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 100, 100))
     params = _params(data_params, server)
@@ -383,7 +251,7 @@ def _get(server: FileServer, dest: Path, **kwargs) -> Path:
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize("with_length", [True, False])
 def test_disk_full_names_the_file_and_leaves_no_part(server, tmp_path, with_length):
-    _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    publish(server, dcase_archives("fan", "id_00", "id_01"))
     server.plans[DEV_FAN] = [] if with_length else ["no_length"]
     dest = tmp_path / "dl" / "dev_data_fan.zip"
     part = dest.with_name(dest.name + ".part")
@@ -399,7 +267,7 @@ def test_disk_full_names_the_file_and_leaves_no_part(server, tmp_path, with_leng
 
 
 def test_free_space_is_checked_from_a_known_size(server, tmp_path, monkeypatch):
-    _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    publish(server, dcase_archives("fan", "id_00", "id_01"))
     server.plans[DEV_FAN] = ["no_length"]
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 100, 100))
@@ -421,7 +289,7 @@ def test_a_failure_that_cannot_resume_deletes_the_part(server, tmp_path):
 
 
 def test_gzip_content_encoding_keeps_the_bytes_sent(server, tmp_path):
-    archives = _dcase_archives("fan", "id_00", "id_01")
+    archives = dcase_archives("fan", "id_00", "id_01")
     sent = gzip.compress(archives["dev_data_fan.zip"], mtime=0)  # what the server's file is
     server.files[DEV_FAN] = sent
     server.encodings[DEV_FAN] = "gzip"
@@ -433,7 +301,7 @@ def test_gzip_content_encoding_keeps_the_bytes_sent(server, tmp_path):
 
 
 def test_a_trickling_server_fails_in_bounded_time(server, tmp_path):
-    _publish(server, _dcase_archives("fan", "id_00", "id_01"))
+    publish(server, dcase_archives("fan", "id_00", "id_01"))
     server.plans[DEV_FAN] = ["trickle"]
     start = time.monotonic()
     with pytest.raises(DownloadError, match="stalled") as info:
@@ -449,7 +317,7 @@ def _fetch_labels(data_params, server: FileServer, machine_types: list[str]):
 
 
 def test_an_html_ground_truth_is_refused_and_not_cached(server, data_params):
-    _publish(server, {})
+    publish(server, {})
     server.plans["/gt/eval_data_list.csv"] = ["html"] * 3
     with pytest.raises(DownloadError, match="HTML page") as info:
         _fetch_labels(data_params, server, ["fan"])
@@ -486,7 +354,7 @@ def test_an_html_ground_truth_is_refused_and_not_cached(server, data_params):
     ],
 )
 def test_a_bad_cached_ground_truth_is_downloaded_again(server, data_params, cached):
-    _publish(server, {})
+    publish(server, {})
     downloads = Path(data_params(source="dcase2020").dcase2020.download_dir)
     downloads.mkdir(parents=True)
     (downloads / "eval_data_list.csv").write_text(cached)
@@ -496,7 +364,7 @@ def test_a_bad_cached_ground_truth_is_downloaded_again(server, data_params, cach
 
 
 def test_a_good_cached_ground_truth_is_reused(server, data_params):
-    _publish(server, {})
+    publish(server, {})
     assert len(_fetch_labels(data_params, server, ["fan", "valve"])) == 4
     assert len(_fetch_labels(data_params, server, ["fan", "valve"])) == 4
     assert len(server.gets("eval_data_list.csv")) == 1
@@ -515,12 +383,12 @@ def test_a_good_cached_ground_truth_is_reused(server, data_params):
     ],
 )
 def test_bad_clip_names_install_nothing(server, data_params, archive, member):
-    archives = _dcase_archives("fan", "id_00", "id_01")
+    archives = dcase_archives("fan", "id_00", "id_01")
     good = archives[archive]
     with zipfile.ZipFile(io.BytesIO(good)) as zf:
         members = {name: zf.read(name) for name in zf.namelist()}
-    archives[archive] = _zip({**members, member: _wav(9)})
-    md5s = _publish(server, archives)
+    archives[archive] = zip_bytes({**members, member: wav_bytes(9)})
+    md5s = publish(server, archives)
     params = _params(data_params, server, additional_train=True)
     with pytest.raises(LayoutError, match="bad member") as info:
         prepare_dcase2020(params, md5s=md5s)
@@ -529,8 +397,8 @@ def test_bad_clip_names_install_nothing(server, data_params, archive, member):
     group = "dev" if archive.startswith("dev") else "additional"
     assert not (root / group).exists() and _leftovers(root, downloads) == []
     junk = {"__MACOSX/fan/._x.wav": b"", "fan/train/.DS_Store": b""}  # skipped, as by the index
-    archives[archive] = _zip({**members, **junk})
-    md5s = _publish(server, archives)  # fixed on the server: the rerun installs it
+    archives[archive] = zip_bytes({**members, **junk})
+    md5s = publish(server, archives)  # fixed on the server: the rerun installs it
     assert len(read_index(prepare_dcase2020(params, md5s=md5s))) == 5
 
 
@@ -550,7 +418,7 @@ def _assert_nothing_extracted(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["/etc/evil", "a/../../evil", "C:/evil", "..\\evil"])
 def test_zip_unsafe_names_are_refused(tmp_path, name):
     archive = tmp_path / "a.zip"
-    archive.write_bytes(_zip({"fan/ok.txt": b"ok", name: b"bad"}))
+    archive.write_bytes(zip_bytes({"fan/ok.txt": b"ok", name: b"bad"}))
     with pytest.raises(ArchiveError, match="refusing"):
         _extract(archive, tmp_path)
     _assert_nothing_extracted(tmp_path)
@@ -594,7 +462,7 @@ def test_tar_and_zip_extract(tmp_path):
 
 def test_implausible_sizes_are_refused(tmp_path):
     archive = tmp_path / "bomb.zip"
-    archive.write_bytes(_zip({"fan/zeros.bin": bytes(4 * 1024**2)}))
+    archive.write_bytes(zip_bytes({"fan/zeros.bin": bytes(4 * 1024**2)}))
     with pytest.raises(ArchiveError, match="compression ratio"):
         _extract(archive, tmp_path)
     with pytest.raises(ArchiveError, match="more than the limit"):

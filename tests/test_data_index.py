@@ -11,6 +11,8 @@ import pytest
 from benchmark.data.index import (
     INDEX_COLUMNS,
     build_index,
+    check_coverage,
+    check_scorable,
     class_list,
     index_from_paths,
     read_index,
@@ -122,3 +124,38 @@ def test_local_source_indexes_in_place(real_clips, data_params, tmp_path):
         data_params(source="local", local={"path": str(source)}, machine_types=["fan"])
     )
     assert set(read_index(only_fan)["machine_type"]) == {"fan"}
+
+
+_SCORED = [("fan", "id_00", "train", "normal"), ("fan", "id_00", "test", "normal"),
+           ("fan", "id_00", "test", "anomaly"), ("fan", "id_01", "train", "normal")]
+
+
+def _coverage_frame(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["machine_type", "machine_id", "split", "label"])
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    ([("fan", "id_03", "eval", "normal"), ("fan", "id_03", "eval", "anomaly")],
+     r"eval clips of machine IDs without training clips: fan/id_03 \(evaluation IDs train on "
+     r"the additional training set: data.dcase2020.additional_train: true\)"),
+    ([("fan", "id_01", "eval", "normal")], "machine IDs without anomaly eval clips: fan/id_01"),
+    ([("fan", "id_01", "eval", "anomaly"), ("fan", "id_03", "eval", "anomaly"),
+      ("fan", "id_03", "train", "normal")],
+     "machine IDs without normal eval clips: fan/id_01, fan/id_03"),
+])
+def test_eval_clips_every_model_cannot_score_are_refused(rows, message):
+    with pytest.raises(LayoutError, match=f"^index.csv: every model .*{message}$"):
+        check_coverage(_coverage_frame(_SCORED + rows), "index.csv")
+
+
+def test_eval_clips_of_trained_ids_with_both_labels_are_covered():
+    rows = [("fan", "id_01", "eval", "normal"), ("fan", "id_01", "eval", "anomaly")]
+    check_coverage(_coverage_frame(_SCORED + rows), "index.csv")
+
+
+def test_check_scorable_checks_one_split():
+    rows = [("fan", "id_01", "eval", "normal")]
+    check_scorable(_coverage_frame(_SCORED), "eval", "index.csv")  # no eval split: nothing to check
+    with pytest.raises(LayoutError, match="^index.csv: the eval split cannot be scored: machine "
+                       "IDs without anomaly eval clips: fan/id_01$"):
+        check_scorable(_coverage_frame(_SCORED + rows), "eval", "index.csv")

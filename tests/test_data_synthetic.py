@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from benchmark.config import ConfigError
 from benchmark.data import synthetic
-from benchmark.data.index import class_list, read_index
-from benchmark.data.layout import DEV_IDS, MACHINE_TYPES, parse_clip_path
+from benchmark.data.download import check_ground_truth, label_eval_clips, read_ground_truth
+from benchmark.data.index import check_coverage, class_list, read_index
+from benchmark.data.layout import (
+    ADDITIONAL_IDS,
+    DEV_IDS,
+    MACHINE_TYPES,
+    LayoutError,
+    parse_clip_path,
+)
 from benchmark.data.local import MARKER
+from benchmark.data.params import eval_ids
 from benchmark.data.synthetic import ClipSpec, prepare_synthetic, synthesize
 
 SR = 16000
@@ -164,3 +174,137 @@ def test_anomaly_kinds_and_severity_are_recorded():
     assert kind in synthetic._MODELS["slider"].anomalies and 2 * low <= severity <= 2 * high
     normal = ClipSpec("slider", "id_00", "test", "normal", 0)
     assert synthetic.anomaly_of(normal, seed=0, anomaly_strength=1.0) == (None, 0.0)
+
+
+# ------------------------------------------------------------------ the evaluation split
+
+_EVAL = {"eval_ids_per_type": 1, "test_normal_per_id": 2, "test_anomaly_per_id": 2}
+
+
+def test_eval_split_is_labelled_from_its_ground_truth_as_the_real_download(
+    data_params, monkeypatch
+):
+    before: dict[str, list[str]] = {}
+    real = synthetic.label_eval_clips
+
+    def spy(folder, machine_type, labels, **kwargs):
+        before[machine_type] = sorted(p.name for p in (folder / "test").iterdir())
+        real(folder, machine_type, labels, **kwargs)
+
+    monkeypatch.setattr(synthetic, "label_eval_clips", spy)
+    params = data_params(machine_types=["fan", "ToyConveyor"], synthetic=_EVAL)
+    root = Path(params.root)
+    index = read_index(prepare_synthetic(params))
+    numbered = [f"{{}}_{n:08d}.wav".format for n in range(4)]
+    assert before == {"fan": [f("id_01") for f in numbered],
+                      "ToyConveyor": [f("id_04") for f in numbered]}
+    labels = read_ground_truth(root / synthetic.GROUND_TRUTH)
+    assert sorted(labels) == sorted((t, name) for t, names in before.items() for name in names)
+    evals = index[index["split"] == "eval"]
+    assert len(evals) == 8 and evals["label"].value_counts().to_dict() == {"normal": 4,
+                                                                            "anomaly": 4}
+    for row in evals.itertuples():
+        path = Path(row.path)
+        assert path.relative_to(root.absolute()).parts[:3] == ("eval", row.machine_type, "test")
+        unlabelled = path.name.removeprefix(f"{row.label}_")
+        assert labels[(row.machine_type, unlabelled)] == row.label
+    counts = index.groupby(["machine_type", "split"]).size().to_dict()
+    assert counts == {(t, s): n for t in ("fan", "ToyConveyor")
+                      for s, n in (("train", 6), ("test", 8), ("eval", 4))}
+    check_coverage(index, "index.csv")
+
+
+def test_ground_truth_has_the_format_of_eval_data_list_csv(data_params):
+    params = data_params(machine_types=["pump", "ToyCar"], synthetic=_EVAL)
+    prepare_synthetic(params)
+    lines = (Path(params.root) / "eval_data_list.csv").read_text().splitlines()
+    assert lines[0] == "pump" and lines[5] == "ToyCar" and len(lines) == 10
+    for line, machine_id in zip(lines[1:5] + lines[6:], ["id_01"] * 4 + ["id_05"] * 4,
+                                strict=True):
+        name, labelled, flag = line.split(",")
+        assert re.fullmatch(rf"{machine_id}_0000000[0-3]\.wav", name), line
+        assert labelled == ("anomaly_" if flag == "1" else "normal_") + name, line
+    assert [line.split(",")[0] for line in lines[1:5]] == [f"id_01_{n:08d}.wav" for n in range(4)]
+    check_ground_truth(Path(params.root) / "eval_data_list.csv", ["pump", "ToyCar"])
+
+
+def test_eval_ids_are_classes_and_their_clips_are_new(data_params):
+    params = data_params(machine_types=["slider"], synthetic=_EVAL)
+    root = Path(params.root)
+    index = read_index(prepare_synthetic(params))
+    assert class_list(index) == [("slider", "id_00"), ("slider", "id_01"), ("slider", "id_02")]
+    evals = index[index["split"] == "eval"]
+    assert set(evals["class_index"]) == {1}
+    digests = [v for k, v in _digests(root).items() if k.endswith(".wav")]
+    assert len(set(digests)) == len(digests) == len(index)  # eval clips are no copies
+    row = evals.iloc[0]
+    number = int(Path(row["path"]).stem[-8:])
+    written, _ = sf.read(row["path"], dtype="int16")
+    opts = {"seed": 0, "sample_rate": SR, "num_samples": 16000, "anomaly_strength": 1.0}
+    for split, same in (("eval", True), ("test", False)):
+        spec = ClipSpec("slider", "id_01", split, row["label"], number)
+        assert np.array_equal(synthesize(spec, **opts), written) == same, split
+
+
+def test_eval_labels_are_shuffled_deterministically():
+    labels = synthetic.eval_labels(0, "fan", "id_01", 10, 6)
+    assert labels == synthetic.eval_labels(0, "fan", "id_01", 10, 6)
+    assert sorted(labels) == ["anomaly"] * 6 + ["normal"] * 10
+    assert labels != ["normal"] * 10 + ["anomaly"] * 6
+    assert labels != synthetic.eval_labels(1, "fan", "id_01", 10, 6)
+    assert labels != synthetic.eval_labels(0, "fan", "id_03", 10, 6)
+
+
+def test_existing_clips_do_not_change_with_the_eval_split(data_params):
+    sizes = {"ids_per_type": 4, "train_clips_per_id": 1}
+    params = data_params(machine_types=["valve", "ToyConveyor"], synthetic=sizes)
+    root = Path(params.root)
+    prepare_synthetic(params)
+    without = _digests(root)
+    assert not (root / "eval").exists() and not (root / "eval_data_list.csv").exists()
+    prepare_synthetic(data_params(machine_types=["valve", "ToyConveyor"],
+                                  synthetic={**sizes, "eval_ids_per_type": 1}))
+    with_eval = _digests(root)
+    wavs = [k for k in without if k.endswith(".wav")]
+    assert {k: with_eval[k] for k in wavs} == {k: without[k] for k in wavs}
+    added = sorted(set(with_eval) - set(without))
+    assert "eval_data_list.csv" in added and "ToyConveyor/train/normal_id_05_00000000.wav" in added
+    assert "valve/train/normal_id_01_00000000.wav" in added
+    assert len([k for k in added if k.startswith("eval/ToyConveyor/test/")]) == 2
+    assert not [k for k in added if "id_04" in k]  # ToyConveyor id_04 is an ids_per_type ID
+
+
+def test_free_space_check_counts_the_eval_clips(data_params, monkeypatch):
+    needed = []
+    monkeypatch.setattr(synthetic, "ensure_free_space", lambda folder, n, what: needed.append(n))
+    monkeypatch.setattr(synthetic, "generate", lambda params, out: [])
+    monkeypatch.setattr(synthetic, "build_index", lambda *a: None)
+    monkeypatch.setattr(synthetic, "write_index", lambda *a: None)
+    for eval_ids_per_type in (0, 2):
+        prepare_synthetic(data_params(machine_types=["fan"],
+                                      synthetic={"eval_ids_per_type": eval_ids_per_type}))
+    per_clip = 2 * 16000 + synthetic.WAV_HEADER_BYTES
+    assert needed[1] - needed[0] == 2 * (2 + 1 + 1) * per_clip  # 2 IDs x (train + eval clips)
+
+
+def test_more_eval_ids_than_free_is_an_error_naming_the_key_and_type(data_params):
+    with pytest.raises(ConfigError, match=r"data\.synthetic\.eval_ids_per_type.*ToyConveyor"
+                                          r" has only 2 evaluation ID"):
+        data_params(machine_types=["fan", "ToyConveyor"],
+                    synthetic={"ids_per_type": 4, "eval_ids_per_type": 3})
+    with pytest.raises(ConfigError, match=r"data\.synthetic\.eval_ids_per_type.*>= 0"):
+        data_params(synthetic={"eval_ids_per_type": -1})
+    assert eval_ids("fan", 4, 3) == ADDITIONAL_IDS["fan"]
+    assert eval_ids("ToyConveyor", 4, 2) == ("id_05", "id_06")
+    assert eval_ids("fan", 5, 2) == ("id_03", "id_05") and eval_ids("pump", 2, 0) == ()
+
+
+def test_labelling_refuses_a_clip_missing_from_the_ground_truth(tmp_path):
+    folder = tmp_path / "fan" / "test"
+    folder.mkdir(parents=True)
+    (folder / "id_01_00000000.wav").write_bytes(b"")
+    (folder / "id_01_00000001.wav").write_bytes(b"")
+    labels = {("fan", "id_01_00000000.wav"): "anomaly", ("pump", "id_01_00000001.wav"): "normal"}
+    with pytest.raises(LayoutError, match="id_01_00000001.wav of here: not in the ground truth"):
+        label_eval_clips(tmp_path / "fan", "fan", labels, source="here", ground_truth="gt.csv")
+    assert (folder / "anomaly_id_01_00000000.wav").is_file()

@@ -162,3 +162,24 @@ def test_stages_run_by_hand_replace_linked_files_instead_of_writing_through_them
     run([DVC, "checkout", "--relink"], repo)
     assert_stored_once(repo)
     assert_clean(repo)
+
+
+def test_the_pipeline_scores_the_evaluation_split(repo: Path) -> None:
+    """``dvc repro`` with an evaluation split (tiny_params: one evaluation ID per type) scores it
+    with every model, bootstraps it and reports it; the paper cells get no verdict on synthetic
+    data."""
+    metrics = json.loads((repo / "reports/metrics/idnn-seed0.json").read_text())
+    assert metrics["eval"]["clips"] == 2 * (2 + 2)  # 2 types x 1 evaluation ID x (2 + 2 clips)
+    assert list(metrics["eval"]["per_type"]) == ["fan", "slider"]
+    mean = metrics["eval"]["mean"]
+    assert mean["official"] == pytest.approx((mean["auc"] + mean["pauc"]) / 2)
+    scores = (repo / "models/idnn/seed-0/eval_scores.csv").read_text().splitlines()
+    assert len(scores) == 1 + 8 and all(line.startswith("eval/") and "_id_01_" in line
+                                        for line in scores[1:])
+    uncertainty = json.loads((repo / "reports/uncertainty.json").read_text())
+    assert uncertainty["models"]["idnn"]["cells"]["eval"]["seeds"] == [0]
+    table = (repo / "reports/table_eval.md").read_text()
+    assert "| IDNN " in table and "| DCASE 2020 AE baseline " in table
+    reproduction = (repo / "reports/reproduction.md").read_text()
+    assert "No verdicts: our runs are on `synthetic` data" in reproduction
+    assert "## Summary" not in reproduction and "| IDNN (`idnn`) | Fan  " in reproduction

@@ -59,8 +59,6 @@ def test_profile_keys_must_exist_and_values_must_validate(tmp_path):
 
 def test_the_paper_profile_switches_every_model_in_one_dvc_experiment(tmp_path):
     """A dry run: the paper profile queued as one DVC experiment holds every recipe."""
-    import shutil
-
     import yaml
     from dvc_repo import DVC, ROOT, make_repo, run
 
@@ -68,7 +66,6 @@ def test_the_paper_profile_switches_every_model_in_one_dvc_experiment(tmp_path):
 
     args = profile_args("paper", ROOT / "params.yaml", ROOT / "profiles")
     repo = make_repo(tmp_path / "repo", params=yaml.safe_load((ROOT / "params.yaml").read_text()))
-    shutil.copytree(ROOT / "profiles", repo / "profiles")
     run([DVC, "exp", "run", "--queue", "-n", "paper", *args], repo)
     try:
         shown = json.loads(run([DVC, "exp", "show", "--json"], repo).stdout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import matplotlib
@@ -15,7 +16,14 @@ from tiny_models import save_untrained
 from benchmark.config import ConfigError, load_section
 from benchmark.data.layout import MACHINE_TYPES
 from benchmark.evaluation.metrics import summarise
-from benchmark.report import ReportParams, build_report, render_tables, spread, write_tables
+from benchmark.report import (
+    ReportParams,
+    ReproductionParams,
+    build_report,
+    render_tables,
+    spread,
+    write_tables,
+)
 from benchmark.reporting import figures, tables
 from benchmark.reporting.results import (
     load_complexity,
@@ -25,6 +33,7 @@ from benchmark.reporting.results import (
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ROOT = Path(__file__).resolve().parents[1]
 PAPER_METHODS = [
     "IDNN", "MobileNetV2", "Glow-Aff", "GMM + ArcFace", "STgram-MFN", "SW-WaveNet",
     "Noisy-ArcMix", "Proposed",
@@ -86,6 +95,7 @@ def _params(root: Path, **overrides) -> ReportParams:
         "reference_model": "proposed",
         "bootstrap_resamples": 200,
         "bootstrap_seed": 0,
+        "reproduction": ReproductionParams(2.0, 5, str(ROOT / "profiles" / "paper.yaml"), 10),
     }
     return ReportParams(**(base | overrides))
 
@@ -368,7 +378,8 @@ def test_tables_render_from_git_tracked_files_alone(scored: Path) -> None:
     committed = {name: (scored / name).read_text() for name in ("table1.md", "leaderboard.md")}
     (scored.parent / "models").rename(scored.parent / "elsewhere")
     documents = render_tables(params.metrics_dir, params.complexity,
-                              scored / "uncertainty.json", params.table_models)
+                              scored / "uncertainty.json", params.table_models,
+                              params.reproduction)
     for name, text in committed.items():
         assert documents[name] == text
 
@@ -487,10 +498,10 @@ def test_params_yaml_report_section_loads() -> None:
 def test_bad_report_params_are_named(reports: Path) -> None:
     from benchmark.config import from_dict
 
-    data = vars(_params(reports)) | {"figure_machine_type": "drill"}
+    data = asdict(_params(reports)) | {"figure_machine_type": "drill"}
     with pytest.raises(ConfigError, match="report.figure_machine_type"):
         from_dict(ReportParams, data, "report")
-    data = vars(_params(reports)) | {"bootstrap_resamples": 10}
+    data = asdict(_params(reports)) | {"bootstrap_resamples": 10}
     with pytest.raises(ConfigError, match="report.bootstrap_resamples"):
         from_dict(ReportParams, data, "report")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.config import read_params
-from benchmark.report import TABLE_FILES, UNCERTAINTY_FILE, render_tables
+from benchmark.config import from_dict, read_params
+from benchmark.report import TABLE_FILES, UNCERTAINTY_FILE, ReproductionParams, render_tables
 from benchmark.reporting.results import load_runs, load_uncertainty
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,9 +36,12 @@ def _inputs() -> tuple[Path, Path, Path, Path]:
 
 
 @pytest.mark.parametrize("name", TABLE_FILES)
-def test_committed_table_matches_the_code(name: str) -> None:
+def test_committed_table_matches_the_code(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     metrics, complexity, uncertainty, out = _inputs()
-    documents = render_tables(metrics, complexity, uncertainty, _report_section()["table_models"])
+    section = _report_section()
+    monkeypatch.chdir(ROOT)  # report.reproduction.protocol is relative to the repository
+    rule = from_dict(ReproductionParams, section["reproduction"], "report.reproduction")
+    documents = render_tables(metrics, complexity, uncertainty, section["table_models"], rule)
     committed = (out / name).read_text()
     if documents[name] != committed:
         diff = "".join(difflib.unified_diff(

@@ -97,7 +97,8 @@ def tiny_data_params(root: Path) -> DataParams:
     return from_dict(DataParams, {
         "source": "synthetic", "root": str(root / "raw"), "sample_rate": 16000,
         "clip_samples": CLIP_SAMPLES, "machine_types": ["fan", "slider"],
-        "synthetic": {"seed": 0, "ids_per_type": 2, "train_clips_per_id": 4,
+        "synthetic": {"seed": 0, "ids_per_type": 2, "eval_ids_per_type": 0,
+                      "train_clips_per_id": 4,
                       "test_normal_per_id": 2, "test_anomaly_per_id": 2,
                       "anomaly_strength": 3.0, "workers": 2},
         "dcase2020": {"base_url": "http://127.0.0.1:9", "additional_train": False,

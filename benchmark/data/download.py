@@ -28,13 +28,10 @@ anything is extracted.
 
 from __future__ import annotations
 
-import csv
 import errno
 import hashlib
-import io
 import logging
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -57,11 +54,11 @@ from benchmark.data.archive import (
     safe_extract,
     safe_member_path,
 )
+from benchmark.data.ground_truth import check_ground_truth, label_eval_clips, read_ground_truth
 from benchmark.data.index import index_from_paths, scan_clips, write_index
 from benchmark.data.layout import (
     ADDITIONAL_IDS,
     LABELS,
-    MACHINE_TYPES,
     LayoutError,
     parse_clip_path,
 )
@@ -114,7 +111,7 @@ _GROUP_SPLITS: dict[str, tuple[str, ...]] = {
     "eval": ("test",),
 }
 """Split folders each archive group may contain."""
-_GROUND_TRUTH_NAME = re.compile(r"^id_\d{2}_\d{8}\.wav$")
+
 
 MIN_BYTES_PER_S = 16 * 1024
 """Slowest transfer accepted: an attempt that receives less than this per second, averaged over a
@@ -370,80 +367,6 @@ def remote_size(session: requests.Session, url: str, timeout_s: float) -> int | 
 # --------------------------------------------------------------------------- ground truth
 
 
-def read_ground_truth(path: Path, machine_type: str | None = None) -> dict[tuple[str, str], str]:
-    """Labels of the evaluation clips: ``{(machine_type, "id_XX_NNNNNNNN.wav"): label}``.
-
-    Reads ``eval_data_list.csv`` (a line with one cell names the machine type of the rows that
-    follow; a row is ``file name, ..., 0|1``) or, with ``machine_type``, a per-ID file of
-    ``file name, 0|1`` rows. The whole file is checked: raises :class:`ValueError` naming the file
-    (and line) for an HTML page, an unknown machine type, a malformed file name or label, rows of
-    different widths, a clip labelled twice differently or a file without labels.
-    """
-    labels: dict[tuple[str, str], str] = {}
-    current = machine_type
-    width = None
-    for line, cells in _csv_rows(path):
-        where = f"{path}:{line}"
-        if len(cells) == 1:
-            if cells[0] not in MACHINE_TYPES:
-                raise ValueError(f"{where}: unknown machine type {cells[0]!r}")
-            current = cells[0]
-            continue
-        flag = cells[-1]
-        if flag not in ("0", "1"):
-            if line == 1:
-                continue  # a header row
-            raise ValueError(f"{where}: label must be 0 or 1, got {flag!r}")
-        if current is None:
-            raise ValueError(f"{where}: no machine type line before this row")
-        name = Path(cells[0]).name
-        if not _GROUND_TRUTH_NAME.match(name):
-            raise ValueError(f"{where}: file name must look like id_XX_NNNNNNNN.wav, got {name!r}")
-        if width is not None and len(cells) != width:
-            raise ValueError(f"{where}: {len(cells)} columns, the rows above have {width}")
-        width = len(cells)
-        label = "anomaly" if flag == "1" else "normal"
-        if labels.setdefault((current, name), label) != label:
-            raise ValueError(f"{where}: {current} {name} is labelled both normal and anomaly")
-    if not labels:
-        raise ValueError(f"{path}: no labels found")
-    return labels
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """``(line number, non-empty cells)`` of each non-empty row; an HTML page is refused."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        if text.lstrip().startswith("<"):
-            raise ValueError(f"{path}: an HTML page, not a CSV file")
-        for line, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-            cells = [c.strip() for c in row if c.strip()]
-            if cells:
-                yield line, cells
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise ValueError(f"{path}: not a CSV text file ({error})") from error
-
-
-def check_ground_truth(
-    path: Path,
-    machine_types: list[str],
-    machine_type: str | None = None,
-    machine_id: str | None = None,
-) -> None:
-    """Raise :class:`ValueError` unless ``path`` reads and labels every one of ``machine_types``.
-
-    With ``machine_id`` (a per-ID file), every clip must be of that ID.
-    """
-    labels = read_ground_truth(path, machine_type)
-    missing = [t for t in machine_types if not any(k[0] == t for k in labels)]
-    if missing:
-        raise ValueError(f"{path}: no labels for {', '.join(missing)} (truncated file?)")
-    prefix = f"{machine_id}_" if machine_id else ""
-    others = sorted(name for _, name in labels if not name.startswith(prefix))
-    if others:
-        raise ValueError(f"{path}: {others[0]} is not a clip of {machine_type} {machine_id}")
-
-
 def fetch_ground_truth(
     params: Dcase2020Params, machine_types: list[str], session: requests.Session
 ) -> dict[tuple[str, str], str]:
@@ -594,7 +517,8 @@ def install_archive(
                 f"{zip_path}: expected one folder '{archive.machine_type}', got {found}"
             )
         if archive.group == "eval":
-            _label_eval_clips(inner, archive, labels)
+            label_eval_clips(inner, archive.machine_type, labels, source=archive.name,
+                             ground_truth="data.dcase2020.ground_truth_url")
         target = _target(root, archive)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(inner, target)
@@ -651,22 +575,6 @@ def _check_member(
     return 1
 
 
-def _label_eval_clips(
-    folder: Path, archive: Archive, labels: Mapping[tuple[str, str], str]
-) -> None:
-    """Rename ``id_XX_NNNNNNNN.wav`` to ``<label>_id_XX_NNNNNNNN.wav`` from the ground truth."""
-    for path in sorted(folder.rglob("*.wav")):
-        if path.name.startswith(("normal_", "anomaly_")):
-            continue
-        label = labels.get((archive.machine_type, path.name))
-        if label is None:
-            raise LayoutError(
-                f"{path.name} of {archive.name}: not in the ground truth "
-                "(data.dcase2020.ground_truth_url)"
-            )
-        path.rename(path.with_name(f"{label}_{path.name}"))
-
-
 __all__ = [
     "ARCHIVE_MD5",
     "ZENODO_RECORDS",
@@ -679,6 +587,7 @@ __all__ = [
     "dcase_archives",
     "download",
     "fetch_ground_truth",
+    "label_eval_clips",
     "prepare_dcase2020",
     "read_ground_truth",
 ]

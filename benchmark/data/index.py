@@ -156,33 +156,56 @@ def check_coverage(frame: pd.DataFrame, where: str) -> None:
     Each machine type has test clips; each (type, ID) with test clips has training clips (the
     classifiers cannot score an ID they never saw) and both normal and anomalous test clips (AUC
     needs both); each (type, ID) with training clips has test clips, except the IDs of the DCASE
-    additional training set, whose test clips are the evaluation set (split ``eval``).
+    additional training set, whose test clips are the evaluation set (split ``eval``). Each
+    (type, ID) with evaluation clips has training clips and both normal and anomalous ones too.
     """
-    def pairs(rows: pd.DataFrame) -> set[tuple[str, str]]:
-        return set(zip(rows["machine_type"], rows["machine_id"], strict=True))
-
     train, test = frame[frame["split"] == "train"], frame[frame["split"] == "test"]
     problems = []
     no_test = sorted(set(frame["machine_type"]) - set(test["machine_type"]),
                      key=MACHINE_TYPES.index)
     if no_test:
         problems.append(f"machine type(s) without test clips: {', '.join(no_test)}")
-    untrained = sorted(pairs(test) - pairs(train))
-    if untrained:
-        problems.append("test clips of machine IDs without training clips: " + _names(untrained))
-    for label in ("normal", "anomaly"):
-        lacking = sorted(pairs(test) - pairs(test[test["label"] == label]))
-        if lacking:
-            problems.append(f"machine IDs without {label} test clips: " + _names(lacking))
-    untested = sorted(p for p in pairs(train) - pairs(test)
+    problems += _scoring_problems(train, test, "test")
+    untested = sorted(p for p in _pairs(train) - _pairs(test)
                       if p[0] in no_test or p[1] not in ADDITIONAL_IDS.get(p[0], ()))
     if untested:
         problems.append("machine IDs with training clips but no test clips: " + _names(untested))
+    problems += _scoring_problems(train, frame[frame["split"] == "eval"], "eval")
     if problems:
         raise LayoutError(
-            f"{where}: every model must be scored on the same test clips, but "
-            + "; ".join(problems)
+            f"{where}: every model must be scored on the same clips, but " + "; ".join(problems)
         )
+
+
+def check_scorable(frame: pd.DataFrame, split: str, where: str) -> None:
+    """:func:`check_coverage`'s rule for one split: every (type, ID) with clips of ``split`` has
+    training clips and both normal and anomalous clips of ``split`` (nothing to check when the
+    split is empty). The train stage checks the ``eval`` split with it before training."""
+    problems = _scoring_problems(frame[frame["split"] == "train"],
+                                 frame[frame["split"] == split], split)
+    if problems:
+        raise LayoutError(f"{where}: the {split} split cannot be scored: " + "; ".join(problems))
+
+
+def _scoring_problems(train: pd.DataFrame, scored: pd.DataFrame, split: str) -> list[str]:
+    """Why the clips of split ``split`` (``scored``) cannot all be scored: IDs without training
+    clips, IDs without normal or without anomalous clips (AUC needs both)."""
+    problems = []
+    untrained = sorted(_pairs(scored) - _pairs(train))
+    if untrained:
+        hint = (" (evaluation IDs train on the additional training set: "
+                "data.dcase2020.additional_train: true)" if split == "eval" else "")
+        problems.append(f"{split} clips of machine IDs without training clips: "
+                        + _names(untrained) + hint)
+    for label in ("normal", "anomaly"):
+        lacking = sorted(_pairs(scored) - _pairs(scored[scored["label"] == label]))
+        if lacking:
+            problems.append(f"machine IDs without {label} {split} clips: " + _names(lacking))
+    return problems
+
+
+def _pairs(rows: pd.DataFrame) -> set[tuple[str, str]]:
+    return set(zip(rows["machine_type"], rows["machine_id"], strict=True))
 
 
 def _names(pairs: Iterable[tuple[str, str]]) -> str:

@@ -18,12 +18,31 @@ def available_ids(machine_type: str) -> tuple[str, ...]:
     return DEV_IDS[machine_type] + ADDITIONAL_IDS[machine_type]
 
 
+def eval_ids(machine_type: str, ids_per_type: int, eval_ids_per_type: int) -> tuple[str, ...]:
+    """The evaluation IDs the generator gives a type (``data.synthetic.eval_ids_per_type``).
+
+    They are the additional-training IDs (those of the DCASE 2020 evaluation set) not already
+    among the type's first ``ids_per_type`` IDs of :func:`available_ids`, the first
+    ``eval_ids_per_type`` of them. Raises :class:`ConfigError` when the type has fewer free ones.
+    """
+    used = available_ids(machine_type)[:ids_per_type]
+    free = tuple(i for i in ADDITIONAL_IDS[machine_type] if i not in used)
+    if eval_ids_per_type > len(free):
+        raise ConfigError(
+            f"'data.synthetic.eval_ids_per_type' is {eval_ids_per_type}, but {machine_type} has "
+            f"only {len(free)} evaluation ID(s) not used by its {ids_per_type} "
+            "'data.synthetic.ids_per_type' IDs"
+        )
+    return free[:eval_ids_per_type]
+
+
 @dataclass
 class SyntheticParams:
     """``data.synthetic``: size and seed of the generated data set."""
 
     seed: int
     ids_per_type: int
+    eval_ids_per_type: int
     train_clips_per_id: int
     test_normal_per_id: int
     test_anomaly_per_id: int
@@ -38,8 +57,9 @@ class SyntheticParams:
             "test_anomaly_per_id",
         ):
             _positive(f"data.synthetic.{key}", getattr(self, key))
-        if self.seed < 0:
-            raise ConfigError(f"'data.synthetic.seed' must be >= 0, got {self.seed}")
+        for key in ("seed", "eval_ids_per_type"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"'data.synthetic.{key}' must be >= 0, got {getattr(self, key)}")
         if self.anomaly_strength <= 0:
             raise ConfigError(
                 f"'data.synthetic.anomaly_strength' must be > 0, got {self.anomaly_strength}"
@@ -116,6 +136,8 @@ class DataParams:
                 f"'data.synthetic.ids_per_type' is {self.synthetic.ids_per_type}, but only "
                 f"{most} real DCASE IDs exist for every type in data.machine_types"
             )
+        for machine_type in self.selected_types():
+            eval_ids(machine_type, self.synthetic.ids_per_type, self.synthetic.eval_ids_per_type)
         if self.source == "local" and not self.local.path:
             raise ConfigError("'data.local.path' must be set when 'data.source' is 'local'")
 

@@ -21,10 +21,30 @@ valve events, belt rattle...), with a random severity whose range sets the diffi
 Everything is deterministic: ID parameters come from ``(seed, type, ID)`` and each clip from its
 own generator seeded with ``(seed, type, ID, split, label, number)``, so changing the data-set size
 never changes the clips that exist in both sizes.
+
+Layout of ``data.root`` (as the real download, :mod:`benchmark.data.download`)::
+
+    <type>/train/normal_id_XX_NNNNNNNN.wav              (every ID, evaluation IDs included)
+    <type>/test/{normal,anomaly}_id_XX_NNNNNNNN.wav     (the first ids_per_type IDs)
+    eval/<type>/test/{normal,anomaly}_id_XX_NNNNNNNN.wav  (eval_ids_per_type > 0: split "eval")
+    eval_data_list.csv                                  (eval_ids_per_type > 0: the ground truth)
+    index.csv
+
+With ``data.synthetic.eval_ids_per_type`` > 0 each type also gets evaluation IDs
+(:func:`benchmark.data.params.eval_ids`: additional-training IDs, as the DCASE 2020 evaluation
+set): ``train_clips_per_id`` training clips like any other ID, and ``test_normal_per_id`` +
+``test_anomaly_per_id`` evaluation clips (split word ``eval`` in their seeds), numbered 0.. with
+the labels in an order shuffled from ``(seed, type, ID)``, so a number tells nothing about its
+label. They are written under their unlabelled DCASE names ``id_XX_NNNNNNNN.wav``, the ground truth
+``eval_data_list.csv`` is written in the format of the real one (Zenodo record 3951620: a line
+naming the machine type, then ``id_XX_NNNNNNNN.wav,<label>_id_XX_NNNNNNNN.wav,0|1`` rows, 1 =
+anomaly), checked with :func:`~benchmark.data.ground_truth.check_ground_truth`, and the clips are
+renamed from it by :func:`~benchmark.data.ground_truth.label_eval_clips`, as the real download does.
 """
 
 from __future__ import annotations
 
+import csv
 import errno
 import functools
 import logging
@@ -42,15 +62,18 @@ import soundfile as sf
 from scipy.signal import oaconvolve
 from tqdm import tqdm
 
-from benchmark.data.index import build_index, write_index
-from benchmark.data.layout import SPLITS, clip_relpath
+from benchmark.data.ground_truth import check_ground_truth, label_eval_clips, read_ground_truth
+from benchmark.data.index import EVAL_DIR, build_index, write_index
+from benchmark.data.layout import MACHINE_TYPES, SPLITS, clip_relpath
 from benchmark.data.local import check_replaceable, write_marker
-from benchmark.data.params import DataParams, available_ids
+from benchmark.data.params import DataParams, available_ids, eval_ids
 from benchmark.io import DiskFullError, atomic_path, ensure_free_space
 
 log = logging.getLogger(__name__)
 
 _N_SLOTS = 7  # the most IDs a type has (4 development + 3 additional)
+GROUND_TRUTH = "eval_data_list.csv"
+"""File name, in ``data.root``, of the ground truth of the evaluation clips."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +88,24 @@ class ClipSpec:
 
     @property
     def relpath(self) -> Path:
+        """Path in the finished data set (``eval`` clips: ``eval/<type>/test/<label>_...``)."""
+        if self.split == "eval":
+            return EVAL_DIR / clip_relpath(
+                self.machine_type, "test", self.label, self.machine_id, self.number
+            )
         return clip_relpath(self.machine_type, self.split, self.label, self.machine_id, self.number)
+
+    @property
+    def unlabelled_name(self) -> str:
+        """The DCASE evaluation-set name ``id_XX_NNNNNNNN.wav``, which hides the label."""
+        return f"{self.machine_id}_{self.number:08d}.wav"
+
+    @property
+    def written_relpath(self) -> Path:
+        """Where the generator first writes the clip: ``eval`` clips under unlabelled names."""
+        if self.split == "eval":
+            return self.relpath.with_name(self.unlabelled_name)
+        return self.relpath
 
 
 @dataclass(frozen=True)
@@ -616,7 +656,7 @@ def synthesize(
 
 
 def clip_specs(params: DataParams) -> list[ClipSpec]:
-    """Every clip of the data set the params describe."""
+    """Every clip of the data set the params describe (evaluation clips included)."""
     syn = params.synthetic
     counts = {
         ("train", "normal"): syn.train_clips_per_id,
@@ -628,7 +668,66 @@ def clip_specs(params: DataParams) -> list[ClipSpec]:
         for machine_id in available_ids(machine_type)[: syn.ids_per_type]:
             for (split, label), count in counts.items():
                 specs += [ClipSpec(machine_type, machine_id, split, label, n) for n in range(count)]
+        for machine_id in eval_ids(machine_type, syn.ids_per_type, syn.eval_ids_per_type):
+            specs += _eval_id_specs(params, machine_type, machine_id)
     return specs
+
+
+def _eval_id_specs(params: DataParams, machine_type: str, machine_id: str) -> list[ClipSpec]:
+    """The training clips and the (shuffled-label) evaluation clips of one evaluation ID."""
+    syn = params.synthetic
+    specs = [ClipSpec(machine_type, machine_id, "train", "normal", n)
+             for n in range(syn.train_clips_per_id)]
+    labels = eval_labels(syn.seed, machine_type, machine_id,
+                         syn.test_normal_per_id, syn.test_anomaly_per_id)
+    return specs + [ClipSpec(machine_type, machine_id, "eval", label, n)
+                    for n, label in enumerate(labels)]
+
+
+def eval_labels(
+    seed: int, machine_type: str, machine_id: str, normal: int, anomaly: int
+) -> list[str]:
+    """Labels of an evaluation ID's clips numbered 0..: ``normal`` and ``anomaly`` of each, in an
+    order shuffled deterministically from ``(seed, type, ID)``."""
+    rng = np.random.default_rng(_seed_words(seed, machine_type, machine_id, "eval", "order"))
+    labels = ["normal"] * normal + ["anomaly"] * anomaly
+    return [labels[i] for i in rng.permutation(len(labels))]
+
+
+def write_ground_truth(path: Path, specs: list[ClipSpec]) -> None:
+    """Write the labels of the ``eval`` clips among ``specs`` as the real ``eval_data_list.csv``.
+
+    Per machine type (``MACHINE_TYPES`` order): a line naming it, then one row per clip (ID and
+    number order) ``id_XX_NNNNNNNN.wav,<label>_id_XX_NNNNNNNN.wav,0|1`` (1 = anomaly).
+    """
+    clips = sorted((s for s in specs if s.split == "eval"),
+                   key=lambda s: (MACHINE_TYPES.index(s.machine_type), s.machine_id, s.number))
+    rows: list[list[str]] = []
+    current = None
+    for spec in clips:
+        if spec.machine_type != current:
+            current = spec.machine_type
+            rows.append([current])
+        flag = "1" if spec.label == "anomaly" else "0"
+        rows.append([spec.unlabelled_name, spec.relpath.name, flag])
+    with path.open("w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+
+
+def label_eval_split(out_dir: Path, specs: list[ClipSpec]) -> None:
+    """Write ``<out_dir>/eval_data_list.csv`` for the ``eval`` clips among ``specs``, check it and
+    rename the clips written under ``<out_dir>/eval/<type>/test`` from it; nothing without any."""
+    types = [t for t in MACHINE_TYPES if any(s.split == "eval" and s.machine_type == t
+                                             for s in specs)]
+    if not types:
+        return
+    path = out_dir / GROUND_TRUTH
+    write_ground_truth(path, specs)
+    check_ground_truth(path, types)
+    labels = read_ground_truth(path)
+    for machine_type in types:
+        folder = out_dir / EVAL_DIR / machine_type
+        label_eval_clips(folder, machine_type, labels, source=str(folder), ground_truth=str(path))
 
 
 # --------------------------------------------------------------------------- data set
@@ -644,6 +743,8 @@ def generate(params: DataParams, out_dir: str | Path) -> list[Path]:
     for split in SPLITS:
         for machine_type in params.selected_types():
             (out_dir / machine_type / split).mkdir(parents=True, exist_ok=True)
+    for folder in {(out_dir / spec.written_relpath).parent for spec in specs}:
+        folder.mkdir(parents=True, exist_ok=True)
 
     def work(spec: ClipSpec) -> Path:
         pcm = synthesize(
@@ -654,14 +755,16 @@ def generate(params: DataParams, out_dir: str | Path) -> list[Path]:
             anomaly_strength=syn.anomaly_strength,
             reference=references[(spec.machine_type, spec.machine_id)],
         )
-        path = out_dir / spec.relpath
+        path = out_dir / spec.written_relpath
         write_clip(path, pcm, sr)
         return path
 
     workers = syn.workers or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
         jobs = pool.map(work, specs)
-        return list(tqdm(jobs, total=len(specs), desc="synthetic clips", unit="clip"))
+        list(tqdm(jobs, total=len(specs), desc="synthetic clips", unit="clip"))
+    label_eval_split(out_dir, specs)
+    return [out_dir / spec.relpath for spec in specs]
 
 
 WAV_HEADER_BYTES = 44

@@ -4,6 +4,7 @@ pAUC is ``roc_auc_score(..., max_fpr=0.1)``: the McClish-standardised partial AU
 DCASE baseline. Per type: the arithmetic mean over its machine IDs. ``mean``: the arithmetic mean
 over types of the per-type figures (``auc``, ``pauc``) and their harmonic mean (``auc_hmean``,
 ``pauc_hmean``, which punishes a type the model fails on). All values are fractions in 0..1.
+:func:`official_score` is the challenge's ranking score (DCASE 2020: the mean of AUC and pAUC).
 """
 
 from __future__ import annotations
@@ -76,6 +77,37 @@ def summarise(scores: pd.DataFrame, max_fpr: float = 0.1, **info: Any) -> dict[s
         "pauc_hmean": float(harmonic_mean(paucs)),
     }
     return {**info, "mean": mean, "per_type": per_type, "per_id": per_id}
+
+
+OFFICIAL_YEARS: tuple[int, ...] = (2020,)
+"""DCASE years whose official score :func:`official_score` implements."""
+
+
+def official_score(summary: dict[str, Any], year: int = 2020) -> float:
+    """The DCASE ``year`` official score of a :func:`summarise` result or a metrics JSON.
+
+    DCASE 2020 Task 2 ranks systems by the arithmetic mean of AUC and pAUC: per machine type the
+    arithmetic mean of every machine ID's AUC and pAUC together, then the arithmetic mean over
+    the types (ASDKit's ``official20``: ``add_official`` in asdkit/utils/asdkit_utils/evaluate.py
+    averages each type's ``<section>_s_auc`` and ``<section>_s_pauc`` columns, and
+    asdkit/bin/table.py averages the types). Each type's AUC and pAUC are taken over the same
+    IDs here, so this equals ``(mean["auc"] + mean["pauc"]) / 2``. Read from ``per_id`` when the
+    summary has it, else from ``per_type``. Other years (harmonic means over sections and
+    domains) are not implemented: a ValueError naming the year.
+    """
+    if year not in OFFICIAL_YEARS:
+        raise ValueError(f"official_score: no official score for DCASE {year} "
+                         f"(implemented: {', '.join(map(str, OFFICIAL_YEARS))})")
+    if "per_id" in summary:
+        values = [[x for v in ids.values() for x in (v["auc"], v["pauc"])]
+                  for ids in summary["per_id"].values()]
+    elif "per_type" in summary:
+        values = [[v["auc"], v["pauc"]] for v in summary["per_type"].values()]
+    else:
+        raise ValueError("official_score: the summary has neither 'per_id' nor 'per_type'")
+    if not values or not all(values):
+        raise ValueError("official_score: the summary has no machine type with scores")
+    return float(np.mean([np.mean(v) for v in values]))
 
 
 def roc_table(scores: pd.DataFrame) -> pd.DataFrame:

@@ -17,6 +17,10 @@ score (:func:`roc_areas`): no Python loop over resamples.
   must have scored the same test clips); difference, percentile interval and a two-sided p-value
   (twice the share of resampled differences on the far side of 0). An interval that contains 0
   is "not significant".
+- :func:`bootstrap_cells`: the same resamples of one run, for every cell of the tables: the mean
+  over types and each machine type (:func:`cell_metrics`); :func:`pooled_intervals` pools the
+  runs of several seeds in a two-level bootstrap (clips, then seeds drawn with replacement), so
+  an interval reflects both the test clips and the training seeds.
 
 Counts depend on the test clips (their IDs, labels and paths) and ``seed`` only, never on the
 scores: two models evaluated with the same seed see the very same resamples.
@@ -33,6 +37,7 @@ Reports should show a pAUC interval only from :data:`PAUC_MIN_NORMAL` normal cli
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +48,7 @@ from benchmark.evaluation.metrics import _binary
 LEVEL = 0.95  # confidence level of the intervals
 MAX_FPR = 0.1  # pAUC range, as in metrics.auc_pauc
 PAUC_MIN_NORMAL = 100  # normal clips per machine ID below which a pAUC interval is not reliable
+MEAN_CELL = "mean"  # the cell of the mean over machine types (the others are machine types)
 
 
 @dataclass(frozen=True)
@@ -145,10 +151,10 @@ def roc_areas(
     return auc, pauc
 
 
-def mean_metrics(
+def type_metrics(
     clips: ScoredClips, counts: list[np.ndarray] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over types of the per-type mean over IDs of AUC and pAUC: ``(R,)`` each.
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per machine type (in the clips' order): the mean over its IDs of AUC and pAUC, ``(R,)`` each.
 
     ``counts``: :func:`resample_counts` (``None``: the clips as they are, ``R = 1``).
     """
@@ -158,9 +164,41 @@ def mean_metrics(
         weights = np.ones((1, len(stratum.rows))) if counts is None else counts[k]
         areas = roc_areas(scores[stratum.rows], stratum.anomalous, weights)
         per_type.setdefault(stratum.machine_type, []).append(areas)
-    auc = np.mean([np.mean([a for a, _ in ids], axis=0) for ids in per_type.values()], axis=0)
-    pauc = np.mean([np.mean([p for _, p in ids], axis=0) for ids in per_type.values()], axis=0)
+    return {
+        machine_type: (np.mean([a for a, _ in ids], axis=0), np.mean([p for _, p in ids], axis=0))
+        for machine_type, ids in per_type.items()
+    }
+
+
+def mean_metrics(
+    clips: ScoredClips, counts: list[np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over types of the per-type mean over IDs of AUC and pAUC: ``(R,)`` each.
+
+    ``counts``: :func:`resample_counts` (``None``: the clips as they are, ``R = 1``).
+    """
+    return _over_types(type_metrics(clips, counts))
+
+
+def _over_types(
+    per_type: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The arithmetic mean over machine types of :func:`type_metrics`' AUC and pAUC."""
+    auc = np.mean([a for a, _ in per_type.values()], axis=0)
+    pauc = np.mean([p for _, p in per_type.values()], axis=0)
     return auc, pauc
+
+
+def cell_metrics(
+    clips: ScoredClips, counts: list[np.ndarray] | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """AUC and pAUC ``(R,)`` of every cell: :data:`MEAN_CELL` (as :func:`mean_metrics`) and each
+    machine type (as :func:`type_metrics`): ``{cell: {"auc": ..., "pauc": ...}}``."""
+    per_type = type_metrics(clips, counts)
+    auc, pauc = _over_types(per_type)
+    cells = {MEAN_CELL: {"auc": auc, "pauc": pauc}}
+    cells |= {t: {"auc": a, "pauc": p} for t, (a, p) in per_type.items()}
+    return cells
 
 
 @dataclass(frozen=True)
@@ -192,6 +230,80 @@ def bootstrap(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> Boo
     auc_samples, pauc_samples = mean_metrics(clips, resample_counts(clips, resamples, seed))
     return Bootstrap(float(auc[0]), float(pauc[0]), auc_samples, pauc_samples, clips.key, seed,
                      clips.min_normal)
+
+
+@dataclass(frozen=True)
+class CellBootstrap:
+    """One run's AUC / pAUC of every cell (:func:`cell_metrics`) on its clips and under every
+    resample (fractions): ``estimates[cell][metric]`` and ``samples[cell][metric]`` ``(R,)``."""
+
+    estimates: dict[str, dict[str, float]]
+    samples: dict[str, dict[str, np.ndarray]]
+    clips_key: str  # ScoredClips.key: which clips were resampled
+    seed: int
+    min_normal: int  # the fewest normal clips of a machine ID
+
+    @property
+    def resamples(self) -> int:
+        return len(self.samples[MEAN_CELL]["auc"])
+
+
+def bootstrap_cells(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> CellBootstrap:
+    """Stratified bootstrap of one run's mean and per-type AUC / pAUC over its test clips.
+
+    The resamples are those of :func:`bootstrap` with the same ``seed`` (so its ``mean`` cell
+    equals :func:`bootstrap`'s ``auc_samples`` / ``pauc_samples`` exactly).
+    """
+    clips = ScoredClips.from_frame(scores)
+    estimates = {
+        cell: {metric: float(values[0]) for metric, values in metrics.items()}
+        for cell, metrics in cell_metrics(clips).items()
+    }
+    samples = cell_metrics(clips, resample_counts(clips, resamples, seed))
+    return CellBootstrap(estimates, samples, clips.key, seed, clips.min_normal)
+
+
+def seed_draws(seeds: int, resamples: int, seed: int) -> np.ndarray:
+    """``(resamples, seeds)`` indices: for each resample, ``seeds`` runs drawn with replacement
+    from the ``seeds`` runs (numpy's default generator seeded with ``seed``)."""
+    if seeds < 1:
+        raise ValueError(f"seed_draws needs at least one run, got {seeds}")
+    return np.random.default_rng(seed).integers(0, seeds, size=(resamples, seeds))
+
+
+def pooled_intervals(
+    runs: Sequence[CellBootstrap], seed: int, level: float = LEVEL
+) -> dict[str, dict[str, Interval]]:
+    """Two-level bootstrap of the mean over runs (seeds) of every cell: ``{cell: {metric: CI}}``.
+
+    All ``runs`` must be :func:`bootstrap_cells` of the same clips with the same resamples and
+    seed (so resample ``r`` is the same clips for every run). For each resample ``r``,
+    :func:`seed_draws` picks as many runs as there are, with replacement, and their values at
+    ``r`` are averaged; the percentile interval of those averages is the cell's interval, and
+    the estimate is the mean over runs of the unresampled values. One run: the plain clip
+    bootstrap (the same interval as :func:`interval` of its samples).
+    """
+    if not runs:
+        raise ValueError("pooled_intervals needs at least one run")
+    first = runs[0]
+    for other in runs[1:]:
+        if other.clips_key != first.clips_key:
+            raise ValueError("pooled intervals need every run scored on the same clips")
+        if (other.resamples, other.seed) != (first.resamples, first.seed):
+            raise ValueError("pooled intervals need the same resamples (count and seed) for all")
+    draws = seed_draws(len(runs), first.resamples, seed)  # (R, S)
+    columns = np.arange(first.resamples)[:, None]
+    out: dict[str, dict[str, Interval]] = {}
+    for cell, metrics in first.samples.items():
+        if not all(cell in run.samples for run in runs):
+            continue
+        out[cell] = {}
+        for metric in metrics:
+            stacked = np.stack([run.samples[cell][metric] for run in runs])  # (S, R)
+            pooled = stacked[draws, columns].mean(axis=1)  # (R,)
+            estimate = float(np.mean([run.estimates[cell][metric] for run in runs]))
+            out[cell][metric] = interval(estimate, pooled, level)
+    return out
 
 
 @dataclass(frozen=True)

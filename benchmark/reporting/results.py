@@ -3,11 +3,16 @@
 - :func:`load_paper` reads ``paper_results.yaml`` (the paper's Tables 1-4 as data, in %).
 - :func:`load_runs` reads every ``reports/metrics/*.json`` the train stage wrote (fractions 0..1,
   see the contract in README/contracts) into :class:`Run` records, one per file, grouped per
-  model into :class:`ModelRuns` (several files of one model = several seeds: mean and std).
+  model into :class:`ModelRuns` (several files of one model = several seeds: mean and std). The
+  optional ``eval`` section (the DCASE 2020 evaluation set: ``clips``, ``mean`` with the
+  ``official`` score, ``per_type``) becomes :class:`EvalMetrics`; either every seed of a model
+  has one or none does.
 - :func:`load_complexity` reads ``reports/complexity.json`` (complexity stage).
 - :func:`compute_uncertainty` bootstraps ``models/NAME/scores.csv`` (95 % intervals, paired test
   against a reference model, :mod:`benchmark.evaluation.uncertainty`) into the git-tracked
-  ``reports/uncertainty.json``; :func:`load_uncertainty` reads it back (in %). The tables are
+  ``reports/uncertainty.json``, with every model's ``cells``: two-level (clips and seeds)
+  intervals of the mean and each machine type, for the test set and, when scored, the evaluation
+  set (:func:`model_cells`); :func:`load_uncertainty` reads it back (in %). The tables are
   built from that file, never from ``models/`` (DVC-tracked, absent from a git checkout), so the
   committed tables can be regenerated from git-tracked files alone.
 
@@ -36,12 +41,32 @@ log = logging.getLogger(__name__)
 
 PAPER_RESULTS = Path(__file__).with_name("paper_results.yaml")
 SCORES_FILE = "scores.csv"  # models/NAME/seed-K/scores.csv (train stage)
+EVAL_SCORES_FILE = "eval_scores.csv"  # models/NAME/seed-K/eval_scores.csv (evaluation set, if any)
+SPLIT_FILES = {"test": SCORES_FILE, "eval": EVAL_SCORES_FILE}  # cells of uncertainty.json
 DCASE = "dcase2020"  # the only data source whose runs are comparable with the paper
 CI_METHOD = (
     "percentile bootstrap over test clips, stratified by machine ID and by label within ID "
     "(normal and anomalous clips of each ID resampled separately, with replacement); each "
     "resample is averaged as the point estimate (per ID, mean per type, mean over types)"
 )
+CELLS_METHOD = (
+    "two-level percentile bootstrap over test clips and seeds: the scores of every seed whose "
+    "scores file reproduces its metrics JSON (models/NAME/seed-K/scores.csv, eval_scores.csv for "
+    "the evaluation set) are resampled as above, with the same resamples for every seed (same "
+    "clips, same seed); for each resample, as many seeds as there are are drawn with replacement "
+    "from them and their resampled values averaged; the interval is the percentiles of those "
+    "averages, the estimate the mean over seeds of the unresampled values; per machine type "
+    "(mean over its IDs) and for the mean over types. One seed: the plain clip bootstrap"
+)
+
+
+@dataclass(frozen=True)
+class EvalMetrics:
+    """The optional ``eval`` section of a metrics JSON: the DCASE 2020 evaluation set (in %)."""
+
+    clips: int
+    mean: dict[str, float]  # auc, pauc, auc_hmean, pauc_hmean, official (%)
+    per_type: dict[str, dict[str, float]]  # machine type -> {auc, pauc} (%)
 
 
 @dataclass(frozen=True)
@@ -55,6 +80,7 @@ class Run:
     num_train_clips: int
     mean: dict[str, float]  # auc, pauc, auc_hmean, pauc_hmean (%)
     per_type: dict[str, dict[str, float]]  # machine type -> {auc, pauc} (%)
+    eval: EvalMetrics | None  # the evaluation set; None without one (no ``eval`` section)
     path: Path = field(compare=False)
 
 
@@ -80,6 +106,13 @@ class ModelRuns:
         if len(set(self.seeds)) != len(self.seeds):
             paths = ", ".join(str(r.path) for r in self.runs)
             raise ValueError(f"{paths}: two runs of {first.model} share a seed")
+        with_eval = [str(r.path) for r in self.runs if r.eval is not None]
+        if with_eval and len(with_eval) < len(self.runs):
+            without = ", ".join(str(r.path) for r in self.runs if r.eval is None)
+            raise ValueError(
+                f"{without}: no 'eval' section, but {', '.join(with_eval)} of {first.model} "
+                "have one: runs of one model were evaluated on different data (re-run them)"
+            )
 
     @property
     def model(self) -> str:
@@ -108,28 +141,51 @@ class ModelRuns:
 
     @property
     def mean(self) -> dict[str, float]:
-        keys = self.runs[0].mean.keys()
-        return {key: statistics.fmean(r.mean[key] for r in self.runs) for key in keys}
+        return _mean_over_seeds([r.mean for r in self.runs])
 
     @property
     def std(self) -> dict[str, float] | None:
-        if len(self.runs) < 2:
-            return None
-        return {key: statistics.stdev(r.mean[key] for r in self.runs) for key in self.mean}
+        return _std_over_seeds([r.mean for r in self.runs])
 
     @property
     def per_type(self) -> dict[str, dict[str, float]]:
-        types = [t for t in self.runs[0].per_type if all(t in r.per_type for r in self.runs)]
-        return {
-            t: {k: statistics.fmean(r.per_type[t][k] for r in self.runs)
-                for k in self.runs[0].per_type[t]}
-            for t in types
-        }
+        return _per_type_over_seeds([r.per_type for r in self.runs])
 
     def per_type_std(self, machine_type: str, key: str) -> float | None:
         if len(self.runs) < 2:
             return None
         return statistics.stdev(r.per_type[machine_type][key] for r in self.runs)
+
+    @property
+    def has_eval(self) -> bool:
+        """Every run (so all of them, see ``__post_init__``) has an evaluation-set section."""
+        return self.runs[0].eval is not None
+
+    @property
+    def eval_clips(self) -> int | None:
+        return self.runs[0].eval.clips if self.has_eval else None
+
+    @property
+    def eval_mean(self) -> dict[str, float] | None:
+        """The evaluation set's mean figures, mean over seeds (``None`` without an eval set)."""
+        return _mean_over_seeds([r.eval.mean for r in self.runs]) if self.has_eval else None
+
+    @property
+    def eval_std(self) -> dict[str, float] | None:
+        """Their standard deviation over seeds (``None``: no eval set or a single seed)."""
+        return _std_over_seeds([r.eval.mean for r in self.runs]) if self.has_eval else None
+
+    @property
+    def eval_per_type(self) -> dict[str, dict[str, float]] | None:
+        """The evaluation set's per-type figures, mean over seeds (``None`` without one)."""
+        if not self.has_eval:
+            return None
+        return _per_type_over_seeds([r.eval.per_type for r in self.runs])
+
+    def eval_per_type_std(self, machine_type: str, key: str) -> float | None:
+        if len(self.runs) < 2 or not self.has_eval:
+            return None
+        return statistics.stdev(r.eval.per_type[machine_type][key] for r in self.runs)
 
     @property
     def seeds_text(self) -> str:
@@ -151,6 +207,26 @@ class ModelRuns:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _mean_over_seeds(means: list[dict[str, float]]) -> dict[str, float]:
+    """Key-wise mean of one dict of figures per seed (the keys of the first)."""
+    return {key: statistics.fmean(m[key] for m in means) for key in means[0]}
+
+
+def _std_over_seeds(means: list[dict[str, float]]) -> dict[str, float] | None:
+    """Key-wise sample standard deviation over seeds; ``None`` for a single seed."""
+    if len(means) < 2:
+        return None
+    return {key: statistics.stdev(m[key] for m in means) for key in means[0]}
+
+
+def _per_type_over_seeds(
+    per_type: list[dict[str, dict[str, float]]],
+) -> dict[str, dict[str, float]]:
+    """Per machine type present in every seed: the key-wise mean over seeds."""
+    types = [t for t in per_type[0] if all(t in p for p in per_type)]
+    return {t: _mean_over_seeds([p[t] for p in per_type]) for t in types}
 
 
 @dataclass(frozen=True)
@@ -181,19 +257,15 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     try:
         data = json.loads(path.read_text())
-        mean = {key: 100.0 * float(value) for key, value in data["mean"].items()}
-        per_type = {
-            machine: {key: 100.0 * float(value) for key, value in values.items()}
-            for machine, values in data["per_type"].items()
-        }
         return Run(
             model=str(data["model"]),
             data_source=str(data["data_source"]),
             epochs=int(data["epochs"]),
             seed=int(data["seed"]),
             num_train_clips=int(data["num_train_clips"]),
-            mean=mean,
-            per_type=per_type,
+            mean=_percent(data["mean"]),
+            per_type=_percent_per_type(data["per_type"]),
+            eval=_eval_section(data["eval"], path) if "eval" in data else None,
             path=path,
         )
     except json.JSONDecodeError as error:
@@ -202,6 +274,29 @@ def load_run(path: str | Path) -> Run:
         raise ValueError(f"{path}: missing key {error}") from error
     except (TypeError, ValueError, AttributeError) as error:
         raise ValueError(f"{path}: malformed metrics ({error})") from error
+
+
+def _percent(values: Mapping[str, Any]) -> dict[str, float]:
+    return {key: 100.0 * float(value) for key, value in values.items()}
+
+
+def _percent_per_type(per_type: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    return {machine: _percent(values) for machine, values in per_type.items()}
+
+
+def _eval_section(section: Any, path: Path) -> EvalMetrics:
+    """The ``eval`` section of a metrics JSON (fractions) in %; errors name the file and key."""
+    if not isinstance(section, dict):
+        raise ValueError(f"{path}: 'eval' must be a mapping, got {type(section).__name__}")
+    for key in ("clips", "mean", "per_type"):
+        if key not in section:
+            raise ValueError(f"{path}: missing key 'eval.{key}'")
+    missing = [k for k in ("auc", "pauc", "auc_hmean", "pauc_hmean", "official")
+               if k not in section["mean"]]
+    if missing:
+        raise ValueError(f"{path}: missing key 'eval.mean.{missing[0]}'")
+    return EvalMetrics(int(section["clips"]), _percent(section["mean"]),
+                       _percent_per_type(section["per_type"]))
 
 
 def load_runs(metrics_dir: str | Path) -> dict[str, ModelRuns]:
@@ -240,6 +335,26 @@ def load_complexity(path: str | Path) -> Complexity | None:
 
 
 @dataclass(frozen=True)
+class CellIntervals:
+    """The two-level (clips and seeds) intervals of every cell of one split (all in %)."""
+
+    seeds: tuple[int, ...]  # the seeds whose scores reproduce their metrics JSON
+    min_normal_per_id: int  # the fewest normal clips of a machine ID
+    mean: dict[str, unc.Interval]  # auc, pauc of the mean over machine types
+    per_type: dict[str, dict[str, unc.Interval]]  # machine type -> {auc, pauc}
+
+    @property
+    def pauc_reliable(self) -> bool:
+        """Enough normal clips per ID for a pAUC interval (:data:`unc.PAUC_MIN_NORMAL`)."""
+        return self.min_normal_per_id >= unc.PAUC_MIN_NORMAL
+
+    def interval(self, cell: str, metric: str) -> unc.Interval | None:
+        """The interval of ``cell`` (``"mean"`` or a machine type) and ``metric`` (auc, pauc)."""
+        values = self.mean if cell == unc.MEAN_CELL else self.per_type.get(cell, {})
+        return values.get(metric)
+
+
+@dataclass(frozen=True)
 class ModelUncertainty:
     """95 % intervals of one model's mean AUC / pAUC and its paired test (all in %)."""
 
@@ -249,6 +364,7 @@ class ModelUncertainty:
     auc: unc.Interval
     pauc: unc.Interval
     vs_reference: unc.Difference | None  # model - reference; None for the reference itself
+    cells: dict[str, CellIntervals]  # "test" (and "eval"): pooled over seeds; {} in older files
 
     @property
     def pauc_reliable(self) -> bool:
@@ -267,6 +383,7 @@ class Uncertainty:
     reference: str
     models: dict[str, ModelUncertainty]
     notes: tuple[str, ...]  # models without an interval or a paired test, and why
+    cells_method: str | None  # how the cells' intervals were made (None in older files)
 
     @property
     def level_text(self) -> str:
@@ -306,7 +423,8 @@ def compute_uncertainty(
     """The ``reports/uncertainty.json`` document (fractions) from ``models/NAME/scores.csv``.
 
     A model gets an entry only when its scores reproduce its metrics JSON (same mean AUC and
-    pAUC), so an interval never belongs to another run than the row it is printed in.
+    pAUC), so an interval never belongs to another run than the row it is printed in. Its
+    ``cells`` (:func:`model_cells`) pool every seed whose scores reproduce that seed's metrics.
     """
     boots: dict[str, unc.Bootstrap] = {}
     seeds: dict[str, int] = {}
@@ -346,9 +464,11 @@ def compute_uncertainty(
             "vs_reference": None if difference is None else {
                 **_interval_json(difference.interval), "p_value": difference.p_value
             },
+            "cells": model_cells(model, runs[model], models_dir, resamples, seed, level, notes),
         }
     return {
         "method": CI_METHOD,
+        "cells_method": CELLS_METHOD,
         "level": level,
         "resamples": resamples,
         "seed": seed,
@@ -356,6 +476,94 @@ def compute_uncertainty(
         "reference": reference,
         "models": entries,
         "notes": notes,
+    }
+
+
+def model_cells(
+    model: str,
+    runs: ModelRuns,
+    models_dir: str | Path,
+    resamples: int,
+    seed: int,
+    level: float,
+    notes: list[str],
+) -> dict[str, Any]:
+    """``{"test": {...}, "eval": {...}}``: the pooled intervals of every cell of one model.
+
+    A split gets an entry from every seed whose scores file (:data:`SPLIT_FILES`) reproduces
+    that seed's metrics (mean and per type; ``eval``: its ``eval`` section); a seed left out is a
+    note naming the file. ``eval`` only for runs with an evaluation set.
+    """
+    cells: dict[str, Any] = {}
+    for split, name in SPLIT_FILES.items():
+        seeds, boots = [], []
+        for run in runs.runs:
+            expected = _expected(run, split)
+            if expected is None:
+                continue
+            path = _seed_scores_path(models_dir, model, run.seed, name)
+            why = None
+            if not path.is_file():
+                why = f"{path} not found"
+            else:
+                boot = unc.bootstrap_cells(pd.read_csv(path), resamples, seed)
+                if not _reproduces(boot, *expected):
+                    why = f"{path} does not match {run.path} (stale)"
+                elif boots and boot.clips_key != boots[0].clips_key:
+                    why = f"{path} holds other clips than seed {seeds[0]}'s"
+            if why is not None:
+                notes.append(f"`{model}`: seed {run.seed} left out of the {split} cells, {why}")
+                continue
+            seeds.append(run.seed)
+            boots.append(boot)
+        if boots:
+            cells[split] = _cells_json(seeds, boots, seed, level)
+    return cells
+
+
+def _expected(run: Run, split: str) -> tuple[dict[str, float], dict[str, dict[str, float]]] | None:
+    """The (mean, per type) figures in % the scores of ``split`` must reproduce."""
+    if split == "test":
+        return run.mean, run.per_type
+    return None if run.eval is None else (run.eval.mean, run.eval.per_type)
+
+
+def _seed_scores_path(models_dir: str | Path, model: str, seed: int, name: str) -> Path:
+    """``models/NAME/seed-K/<name>``, or ``models/NAME/<name>`` of a folder written before runs
+    were kept per seed when only that one exists."""
+    path = run_dir(models_dir, model, seed) / name
+    legacy = Path(models_dir) / model / name
+    return legacy if not path.is_file() and legacy.is_file() else path
+
+
+def _reproduces(
+    boot: unc.CellBootstrap, mean: Mapping[str, float], per_type: Mapping[str, Mapping[str, float]]
+) -> bool:
+    """The scores give the metrics JSON's mean and per-type AUC / pAUC (in %)."""
+    types = set(boot.estimates) - {unc.MEAN_CELL}
+    if types != set(per_type):
+        return False
+    expected = {unc.MEAN_CELL: mean, **per_type}
+    return all(
+        math.isclose(100 * boot.estimates[cell][key], expected[cell][key], abs_tol=1e-7)
+        for cell in expected for key in ("auc", "pauc")
+    )
+
+
+def _cells_json(
+    seeds: list[int], boots: list[unc.CellBootstrap], seed: int, level: float
+) -> dict[str, Any]:
+    """One split of ``cells`` (fractions): the seeds, then the mean and per-type intervals."""
+    pooled = unc.pooled_intervals(boots, seed, level)
+    types = [t for t in pooled if t != unc.MEAN_CELL]
+    ordered = [t for t in MACHINE_TYPES if t in types] + sorted(set(types) - set(MACHINE_TYPES))
+    return {
+        "seeds": seeds,
+        "min_normal_per_id": min(b.min_normal for b in boots),
+        "mean": {k: _interval_json(v) for k, v in pooled[unc.MEAN_CELL].items()},
+        "per_type": {
+            cell: {k: _interval_json(v) for k, v in pooled[cell].items()} for cell in ordered
+        },
     }
 
 
@@ -391,15 +599,31 @@ def load_uncertainty(path: str | Path) -> Uncertainty | None:
                 vs_reference=None if paired is None else unc.Difference(
                     _interval_percent(paired, level), float(paired["p_value"]), resamples
                 ),
+                cells={split: _cells_percent(cells, level)
+                       for split, cells in entry.get("cells", {}).items()},
             )
+        method = data.get("cells_method")
         return Uncertainty(level, resamples, int(data["seed"]), str(data["reference"]), models,
-                           tuple(str(n) for n in data["notes"]))
+                           tuple(str(n) for n in data["notes"]),
+                           None if method is None else str(method))
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from error
     except KeyError as error:
         raise ValueError(f"{path}: missing key {error}") from error
     except (TypeError, ValueError, AttributeError) as error:
         raise ValueError(f"{path}: malformed uncertainty file ({error})") from error
+
+
+def _cells_percent(entry: Mapping[str, Any], level: float) -> CellIntervals:
+    def metrics(values: Mapping[str, Any]) -> dict[str, unc.Interval]:
+        return {key: _interval_percent(ci, level) for key, ci in values.items()}
+
+    return CellIntervals(
+        seeds=tuple(int(s) for s in entry["seeds"]),
+        min_normal_per_id=int(entry["min_normal_per_id"]),
+        mean=metrics(entry["mean"]),
+        per_type={cell: metrics(values) for cell, values in entry["per_type"].items()},
+    )
 
 
 def _interval_percent(entry: Mapping[str, Any], level: float) -> unc.Interval:

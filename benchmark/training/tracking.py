@@ -10,7 +10,8 @@ the stage runs, with its artifacts in ``<repo>/mlartifacts``.
 
 Each run is tagged with the DVC experiment name (``dvc_exp_name``) and its baseline commit
 (``dvc_exp_baseline``), so the MLflow UI can group the runs of one experiment or one grid, and
-its train and test clips are logged as MLflow dataset inputs (:meth:`Tracker.log_datasets`). The
+its train and test clips (and evaluation clips, where the data has them) are logged as MLflow
+dataset inputs (:meth:`Tracker.log_datasets`). The
 experiment is tagged as a model-training one (:data:`EXPERIMENT_KIND_TAG`).
 Concurrent writers to one SQLite store (``dvc queue start -j N``) retry while the database is
 locked. Any other MLflow failure (server unreachable, bad URI, ...) logs one clear warning and
