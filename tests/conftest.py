@@ -20,6 +20,15 @@ REAL_CLIPS = Path(
 )
 
 
+@pytest.fixture(autouse=True)
+def _no_leaked_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test starts with ``MLFLOW_TRACKING_URI`` set: not the user's (tests never track into a
+    real server) and not one an earlier test leaked (``mlflow.set_tracking_uri``, called by every
+    in-process training with tracking on, writes it into ``os.environ``, and the subprocesses a
+    later test starts would track into that test's store). A test that needs it sets it."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 @pytest.fixture
 def real_clips() -> Path:
     """The shipped real DCASE / MIMII clips (skips the test when they are absent)."""

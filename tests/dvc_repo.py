@@ -45,10 +45,13 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None,
         timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``cmd`` in ``cwd``; raises with its output when it fails."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    full_env = {**os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t",
+    # never the test process's MLFLOW_TRACKING_URI (mlflow.set_tracking_uri writes it into
+    # os.environ, so an earlier in-process test would point the stages at its own store); a
+    # test that wants a store passes it in ``env``
+    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    full_env = {**inherited, "PATH": path, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t",
                 "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
                 "GIT_COMMITTER_EMAIL": "t@t", **(env or {})}
-    full_env.pop("MLFLOW_TRACKING_URI", None) if env is None else None
     done = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
                           timeout=timeout, check=False)
     if done.returncode != 0:
