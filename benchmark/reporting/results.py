@@ -52,7 +52,8 @@ CI_METHOD = (
 CELLS_METHOD = (
     "two-level percentile bootstrap over test clips and seeds: the scores of every seed whose "
     "scores file reproduces its metrics JSON (models/NAME/seed-K/scores.csv, eval_scores.csv for "
-    "the evaluation set) are resampled as above, with the same resamples for every seed (same "
+    "the evaluation set) are resampled as the single-run intervals are (stratified by machine ID "
+    "and label), with the same resamples for every seed (same "
     "clips, same seed); for each resample, as many seeds as there are are drawn with replacement "
     "from them and their resampled values averaged; the interval is the percentiles of those "
     "averages, the estimate the mean over seeds of the unresampled values; per machine type "
