@@ -559,3 +559,39 @@ def test_report_draws_attention_figures_of_the_proposed_model(
         assert ") (" not in title and "))" not in title, title
     assert "fan id_00, anomaly" in saved_figures["attention.png"]._suptitle.get_text()
     assert "synthetic data" in saved_figures["roc.png"]._suptitle.get_text()
+
+
+def _score_seed(root: Path, model: str, shift: float, seed: int) -> None:
+    """models/NAME/seed-K/scores.csv and reports/metrics/NAME-seedK.json of one seed's run."""
+    test = _test_clips(8)
+    rng = np.random.default_rng(seed)
+    scores = test.assign(score=rng.normal(size=len(test)) + shift * (test["label"] == "anomaly"))
+    folder = root.parent / "models" / model / f"seed-{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    scores.to_csv(folder / "scores.csv", index=False)
+    metrics = summarise(scores, model=model, data_source="synthetic", epochs=3, seed=seed,
+                        num_train_clips=288)
+    metrics.pop("per_id")
+    (root / "metrics" / f"{model}-seed{seed}.json").write_text(json.dumps(metrics))
+
+
+def test_several_seeds_get_the_interval_over_clips_and_seeds(reports: Path) -> None:
+    """The tables' interval of a mean over seeds is the two-level one (clips and seeds), and
+    that of one run, named by its seed, when a seed's scores are missing."""
+    for path in (reports / "metrics").glob("proposed*.json"):
+        path.unlink()
+    for seed, shift in ((0, 0.3), (1, 2.0)):  # very different seeds: a wide pooled interval
+        _score_seed(reports, "proposed", shift, seed)
+    write_tables(_params(reports))
+    uncertainty = load_uncertainty(reports / "uncertainty.json")
+    entry = uncertainty.models["proposed"]
+    pooled = entry.cells["test"].interval("mean", "auc")
+    assert entry.cells["test"].seeds == (0, 1)
+    assert pooled.high - pooled.low > entry.auc.high - entry.auc.low  # the seeds widen it
+    shown = _board_row((reports / "leaderboard.md").read_text(), "proposed")["AUC 95 % CI"]
+    assert shown == tables.interval_text(pooled.low, pooled.high)
+    (reports.parent / "models" / "proposed" / "seed-1" / "scores.csv").unlink()
+    write_tables(_params(reports))
+    entry = load_uncertainty(reports / "uncertainty.json").models["proposed"]
+    shown = _board_row((reports / "leaderboard.md").read_text(), "proposed")["AUC 95 % CI"]
+    assert shown == f"{tables.interval_text(entry.auc.low, entry.auc.high)} (seed 0)"

@@ -212,10 +212,16 @@ def difference_text(difference: Difference) -> str:
 
 
 def _ci_suffix(model: str, runs: ModelRuns, uncertainty: Uncertainty | None, key: str) -> str:
-    """`` [52.10, 62.40]`` after our figure; the seed too when the model has several."""
+    """`` [52.10, 62.40]`` after our figure (the mean over seeds): the two-level interval over
+    test clips and seeds (``cells`` of uncertainty.json) when every seed's scores are behind it,
+    else the interval of one run, named ``(seed K)`` when the model has several."""
     entry = uncertainty.models.get(model) if uncertainty is not None else None
     if entry is None or (key == "pauc" and not entry.pauc_reliable):
         return ""
+    pooled = entry.cells.get("test")
+    if pooled is not None and len(pooled.seeds) == len(runs.seeds):
+        ci = pooled.interval("mean", key)
+        return f" {interval_text(ci.low, ci.high)}"
     ci = getattr(entry, key)
     seed = f" (seed {entry.seed})" if len(runs.seeds) > 1 else ""
     return f" {interval_text(ci.low, ci.high)}{seed}"
@@ -248,8 +254,11 @@ def ci_note(uncertainty: Uncertainty | None) -> str:
         )
     return (
         f"[low, high]: {uncertainty.level_text} confidence interval of our figure, {CI_METHOD}; "
-        f"{uncertainty.resamples} resamples, seed {uncertainty.seed}. It covers the test clips, "
-        "not the training: with several seeds it is that of the run whose scores were resampled."
+        f"{uncertainty.resamples} resamples, seed {uncertainty.seed}. With several seeds it is "
+        "the interval of the mean over seeds and covers the training too: at each resample as "
+        "many seeds as there are are drawn with replacement (a two-level bootstrap, as in "
+        "reports/reproduction.md); a figure followed by (seed K) has the interval of that run "
+        "only (the scores of another seed were missing or stale)."
     )
 
 
