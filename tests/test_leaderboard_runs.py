@@ -201,3 +201,28 @@ def test_different_data_in_a_group_is_flagged(store):
     flagged = _section(text, "dcase2020 · 300 epochs")
     assert "used 2 different data sets (`data_fingerprint` tags: eeeeeeee, ffffffff)" in flagged
     assert "different data sets" not in _section(text, "dcase2020 · 100 epochs")
+
+
+def test_evaluation_set_columns_only_when_runs_logged_them(markdown, tmp_path):
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    assert "Eval AUC" not in markdown  # no run of the module's store has an evaluation set
+    uri = f"sqlite:///{tmp_path / 'eval.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = client.create_experiment(
+        EXPERIMENT, artifact_location=(tmp_path / "artifacts").as_uri())
+    start = int(time.time() * 1000)
+    for seed, value in ((0, 0.80), (1, 0.90)):
+        spec = (f"e{seed}", "proposed", "dcase2020", PAPER, seed, 0.9, 0.8, "FINISHED", {})
+        run_id = _log_run(client, experiment_id, start + 1000 * seed, spec)
+        figures = {"eval_auc_mean": value, "eval_pauc_mean": value - 0.1,
+                   "eval_official": value - 0.05}
+        client.log_batch(run_id, metrics=[Metric(k, v, start, 0) for k, v in figures.items()])
+    text = leaderboard_markdown(collect_runs(uri, EXPERIMENT))
+    line = next(li for li in text.splitlines() if li.startswith("|") and "Rank" in li)
+    header = [cell.strip() for cell in line.strip().strip("|").split("|")]
+    row = dict(zip(header, _row(text, "proposed"), strict=True))
+    assert row["Eval AUC (%)"] == "85.00 ± 7.07" and row["Eval pAUC (%)"] == "75.00 ± 7.07"
+    assert row["Eval official (%)"] == "80.00 ± 7.07"
+    assert "Eval AUC / pAUC / official (%): the same runs on the DCASE 2020 evaluation set" in text

@@ -33,8 +33,14 @@ UNKNOWN = "?"
 ID_CHARS = 8  # run ids are shown shortened to this many characters
 RUN_COLUMNS = [
     "run_id", "start_time", "model", "data_source", "recipe", "epochs", "seed", "auc", "pauc",
-    "data_fingerprint", "dvc_exp_name",
+    "eval_auc", "eval_pauc", "eval_official", "data_fingerprint", "dvc_exp_name",
 ]
+EVAL_METRICS = {"eval_auc": "eval_auc_mean", "eval_pauc": "eval_pauc_mean",
+                "eval_official": "eval_official"}
+"""Columns of the evaluation set's figures -> the MLflow metrics the train stage logs (NaN when a
+run's data had no evaluation split)."""
+EVAL_TITLES = {"eval_auc": "Eval AUC (%)", "eval_pauc": "Eval pAUC (%)",
+               "eval_official": "Eval official (%)"}
 GROUP_KEYS = ["data_source", "recipe", "epochs"]
 # Fail fast when a tracking server does not answer (as benchmark.training.tracking does).
 _HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
@@ -117,6 +123,8 @@ def run_row(info: Any, params: Mapping[str, str], tags: Mapping[str, str],
     if info.status != "FINISHED" or not _finite(metrics.get("auc_mean")):
         return None
     pauc = metrics.get("pauc_mean")
+    evaluation = {column: float(metrics[name]) if _finite(metrics.get(name)) else math.nan
+                  for column, name in EVAL_METRICS.items()}
     return {
         "run_id": info.run_id,
         "start_time": int(info.start_time or 0),
@@ -127,6 +135,7 @@ def run_row(info: Any, params: Mapping[str, str], tags: Mapping[str, str],
         "seed": tags.get("seed") or params.get("seed") or params.get("train.seed") or UNKNOWN,
         "auc": float(metrics["auc_mean"]),
         "pauc": float(pauc) if _finite(pauc) else math.nan,
+        **evaluation,
         "data_fingerprint": tags.get("data_fingerprint", ""),
         "dvc_exp_name": tags.get("dvc_exp_name", ""),
     }
@@ -217,6 +226,7 @@ def model_rows(runs: pd.DataFrame) -> list[dict[str, Any]]:
             "model": str(model),
             "auc": _spread(part["auc"]),
             "pauc": _spread(part["pauc"]),
+            **{column: _spread(part[column]) for column in EVAL_METRICS},
             "seeds": [str(s) for s in part["seed"]],
             "run_ids": [str(r) for r in part["run_id"]],
         })
@@ -257,17 +267,24 @@ def runs_text(run_ids: Sequence[str], seeds: Sequence[str]) -> str:
     return ", ".join(f"`{r[:ID_CHARS]}` (seed {s})" for r, s in zip(run_ids, seeds, strict=True))
 
 
+def has_eval(runs: pd.DataFrame) -> bool:
+    """Some run logged the evaluation set's figures (``eval_auc_mean``)."""
+    return bool(runs["eval_auc"].notna().any())
+
+
 def group_table(runs: pd.DataFrame) -> str:
-    """The ranked markdown table of one group."""
-    rows = [
-        {
-            "Rank": str(rank), "Model": f"`{row['model']}`", "AUC (%)": figure_text(row["auc"]),
-            "pAUC (%)": figure_text(row["pauc"]), "Seeds": seeds_text(row["seeds"]),
-            "Runs": runs_text(row["run_ids"], row["seeds"]),
-        }
-        for rank, row in enumerate(model_rows(runs), start=1)
-    ]
-    return to_markdown(pd.DataFrame(rows), numeric=["Rank", "AUC (%)", "pAUC (%)"])
+    """The ranked markdown table of one group (evaluation-set columns when a run has them)."""
+    evaluation = has_eval(runs)
+    rows = []
+    for rank, row in enumerate(model_rows(runs), start=1):
+        cells = {"Rank": str(rank), "Model": f"`{row['model']}`",
+                 "AUC (%)": figure_text(row["auc"]), "pAUC (%)": figure_text(row["pauc"])}
+        if evaluation:
+            cells |= {title: figure_text(row[column]) for column, title in EVAL_TITLES.items()}
+        rows.append(cells | {"Seeds": seeds_text(row["seeds"]),
+                             "Runs": runs_text(row["run_ids"], row["seeds"])})
+    numeric = ["Rank", "AUC (%)", "pAUC (%)"] + (list(EVAL_TITLES.values()) if evaluation else [])
+    return to_markdown(pd.DataFrame(rows), numeric=numeric)
 
 
 def group_title(data_source: str, recipe_text: str, epochs: int) -> str:
@@ -327,7 +344,8 @@ def leaderboard_markdown(
         lines += [group_table(runs)]
         lines += [f"- {note}" for note in group_notes(runs)]
     lines += ["", "## Notes", ""]
-    lines += [f"- {note}" for note in _footer(superseded, int(frame.attrs.get("skipped", 0)))]
+    lines += [f"- {note}" for note in _footer(superseded, int(frame.attrs.get("skipped", 0)),
+                                              has_eval(used))]
     return "\n".join(lines) + "\n"
 
 
@@ -352,7 +370,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _footer(superseded: pd.DataFrame, skipped: int) -> list[str]:
+def _footer(superseded: pd.DataFrame, skipped: int, evaluation: bool = False) -> list[str]:
     notes = [
         "AUC and pAUC (max FPR 0.1) in %: the mean over the model's seeds of the run's mean over "
         "machine types (`auc_mean`, `pauc_mean`); \"± x\": sample standard deviation over seeds, "
@@ -363,6 +381,13 @@ def _footer(superseded: pd.DataFrame, skipped: int) -> list[str]:
         "Recipe: the run's `recipe` tag or param, else its `model.*` params (optimizer, peak lr, "
         "weight decay, batch size, cosine floor eta_min x lr, mixup alpha, clips per epoch).",
     ]
+    if evaluation:
+        notes.append(
+            "Eval AUC / pAUC / official (%): the same runs on the DCASE 2020 evaluation set "
+            "(`eval_auc_mean`, `eval_pauc_mean`, `eval_official`: the mean of AUC and pAUC with "
+            "the official averaging), logged when the run's data had an evaluation split; "
+            "\"–\": it had none."
+        )
     if not superseded.empty:
         ids = ", ".join(f"`{r[:ID_CHARS]}`" for r in sorted(superseded["run_id"]))
         notes.append(
