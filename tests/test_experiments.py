@@ -107,7 +107,11 @@ def test_two_queued_experiments_report_to_a_real_mlflow_server(repo, mlflow_serv
         run([DVC, "queue", "stop", "--kill"], repo, env=env)
     runs = _search(mlflow_server)
     assert sorted(r.data.params["model.epochs"] for r in runs) == ["3", "4"]
-    assert all(r.info.status == "FINISHED" and r.data.tags["dvc_exp_name"] for r in runs)
+    seen = [(r.info.status, r.data.tags.get("dvc_exp_name"), sorted(r.data.metrics)) for r in runs]
+    logs = [run([DVC, "queue", "logs", name], repo, env=env).stdout[-3000:]
+            for name in {r.data.tags.get("dvc_exp_name") for r in runs} if name]
+    assert all(r.info.status == "FINISHED" and r.data.tags["dvc_exp_name"] for r in runs), (
+        f"{seen}\n" + "\n---\n".join(logs))
     assert len({r.data.tags["dvc_exp_name"] for r in runs}) == 2
 
 

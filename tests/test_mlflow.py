@@ -81,3 +81,62 @@ def test_a_tracking_failure_ends_its_run_so_the_next_run_can_start(tmp_path):
     second = Tracker(True, uri, "failures")
     assert second.start("second", {}, {}) not in (None, first.run_id)
     second.end()
+
+
+def test_a_dataset_another_run_inserted_meanwhile_is_logged_on_the_next_attempt(
+        tmp_path, monkeypatch):
+    """Two runs logging the same dataset at once: MLflow's store looks it up, misses it, and its
+    insert fails on the primary key ("UNIQUE constraint failed"); the tracker tries again (the
+    second attempt finds it) instead of switching tracking off."""
+    import sqlite3
+
+    import mlflow
+    import pandas as pd
+    from sqlalchemy.exc import IntegrityError
+
+    from benchmark.training.tracking import Tracker
+
+    real = mlflow.log_inputs
+    calls = []
+
+    def raced(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise IntegrityError("INSERT INTO datasets ...", {}, sqlite3.IntegrityError(
+                "UNIQUE constraint failed: datasets.experiment_id, datasets.name, "
+                "datasets.digest"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mlflow, "log_inputs", raced)
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    tracker = Tracker(True, uri, "datasets")
+    run_id = tracker.start("raced", {}, {})
+    rows = pd.DataFrame({"path": ["a.wav", "b.wav"], "label": ["normal", "anomaly"]})
+    tracker.log_datasets({"train": rows, "test": rows}, "synthetic", "d" * 32, "index.csv")
+    assert tracker.enabled and len(calls) == 2
+    tracker.end()
+    inputs = mlflow.MlflowClient(uri).get_run(run_id).inputs.dataset_inputs
+    assert sorted(i.dataset.name for i in inputs) == ["synthetic-test", "synthetic-train"]
+
+
+def test_only_a_duplicate_is_tried_again():
+    from benchmark.training.tracking import _retry_duplicate
+
+    calls = []
+
+    def refused():
+        calls.append(1)
+        raise ValueError("Invalid metric name")
+
+    with pytest.raises(ValueError, match="Invalid metric name"):
+        _retry_duplicate(refused)
+    assert len(calls) == 1
+    calls.clear()
+
+    def always_duplicate():
+        calls.append(1)
+        raise RuntimeError("UNIQUE constraint failed: datasets.name")
+
+    with pytest.raises(RuntimeError):
+        _retry_duplicate(always_duplicate, tries=3)
+    assert len(calls) == 3

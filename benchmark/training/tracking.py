@@ -214,8 +214,8 @@ class Tracker:
                 datasets = [mlflow.data.from_pandas(rows, source=str(source), digest=digest,
                                                     name=f"{data_source}-{context}")
                             for context, rows in splits.items()]
-                mlflow.log_inputs(datasets=datasets, contexts=list(splits),
-                                  tags_list=[None] * len(datasets))
+                _retry_duplicate(lambda: mlflow.log_inputs(
+                    datasets=datasets, contexts=list(splits), tags_list=[None] * len(datasets)))
 
         self._call("log the dataset inputs", log)
 
@@ -283,6 +283,34 @@ def _retry_locked(call: Callable[[], Any], budget_s: float = LOCK_RETRY_SECONDS)
                 raise
             time.sleep(wait * (1 + random.random()))
             wait = min(wait * 2, 2.0)
+
+
+DUPLICATE_TRIES = 5
+"""Attempts of a dataset logging that another run's identical dataset raced (see below)."""
+
+
+def _duplicate(error: BaseException) -> bool:
+    text = f"{type(error).__name__} {error}".lower()
+    return "unique constraint" in text or "integrityerror" in text or "duplicate key" in text
+
+
+def _retry_duplicate(call: Callable[[], Any], tries: int = DUPLICATE_TRIES) -> Any:
+    """Run ``call``, again when the store refused a row another writer inserted meanwhile.
+
+    MLflow's SQL store logs a dataset by looking it up and inserting it when absent, in one
+    transaction: two runs logging the same dataset (same name and digest: every run of one data
+    set) at once can both miss it, and the second insert then fails on the datasets table's
+    primary key ("UNIQUE constraint failed"; seen with two queued experiments on one ``mlflow
+    server``). The failed transaction is rolled back, and the next attempt finds the dataset.
+    """
+    for attempt in range(tries):
+        try:
+            return call()
+        except Exception as error:  # noqa: BLE001 - only the duplicate is retried
+            if not _duplicate(error) or attempt == tries - 1:
+                raise
+            time.sleep(0.2 * (1 + random.random()))
+    return None
 
 
 def _param(value: Any) -> str:
