@@ -187,7 +187,7 @@ def download(
     timeout_s: float,
     session: requests.Session | None = None,
     size: int | None = None,
-    check: Callable[[Path], None] | None = None,
+    check: Callable[[Path], object] | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` via ``dest.part``, resuming, retrying and checking the MD5.
 
@@ -235,7 +235,7 @@ def download(
     raise DownloadError(f"{dest}: {problem} after {retries + 1} attempts ({url})")
 
 
-def _verify(path: Path, md5: str | None, check: Callable[[Path], None] | None) -> str | None:
+def _verify(path: Path, md5: str | None, check: Callable[[Path], object] | None) -> str | None:
     """What is wrong with a downloaded file (MD5, then content), or None."""
     if md5 is not None and (actual := md5_of(path)) != md5:
         return f"MD5 mismatch: expected {md5}, got {actual}"

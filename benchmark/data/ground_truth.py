@@ -79,8 +79,9 @@ def check_ground_truth(
     machine_types: list[str],
     machine_type: str | None = None,
     machine_id: str | None = None,
-) -> None:
-    """Raise :class:`ValueError` unless ``path`` reads and labels every one of ``machine_types``.
+) -> dict[tuple[str, str], str]:
+    """Raise :class:`ValueError` unless ``path`` reads and labels every one of ``machine_types``;
+    returns the labels (:func:`read_ground_truth`).
 
     With ``machine_id`` (a per-ID file), every clip must be of that ID.
     """
@@ -92,6 +93,7 @@ def check_ground_truth(
     others = sorted(name for _, name in labels if not name.startswith(prefix))
     if others:
         raise ValueError(f"{path}: {others[0]} is not a clip of {machine_type} {machine_id}")
+    return labels
 
 
 def label_eval_clips(

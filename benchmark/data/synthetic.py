@@ -62,7 +62,7 @@ import soundfile as sf
 from scipy.signal import oaconvolve
 from tqdm import tqdm
 
-from benchmark.data.ground_truth import check_ground_truth, label_eval_clips, read_ground_truth
+from benchmark.data.ground_truth import check_ground_truth, label_eval_clips
 from benchmark.data.index import EVAL_DIR, build_index, write_index
 from benchmark.data.layout import MACHINE_TYPES, SPLITS, clip_relpath
 from benchmark.data.local import check_replaceable, write_marker
@@ -723,8 +723,7 @@ def label_eval_split(out_dir: Path, specs: list[ClipSpec]) -> None:
         return
     path = out_dir / GROUND_TRUTH
     write_ground_truth(path, specs)
-    check_ground_truth(path, types)
-    labels = read_ground_truth(path)
+    labels = check_ground_truth(path, types)
     for machine_type in types:
         folder = out_dir / EVAL_DIR / machine_type
         label_eval_clips(folder, machine_type, labels, source=str(folder), ground_truth=str(path))

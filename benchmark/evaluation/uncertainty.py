@@ -242,10 +242,18 @@ class CellBootstrap:
     clips_key: str  # ScoredClips.key: which clips were resampled
     seed: int
     min_normal: int  # the fewest normal clips of a machine ID
+    clips: int  # the scored clips
 
     @property
     def resamples(self) -> int:
         return len(self.samples[MEAN_CELL]["auc"])
+
+    def mean_bootstrap(self) -> Bootstrap:
+        """The mean cell as a :class:`Bootstrap`: what :func:`bootstrap` of the same scores and
+        seed returns (the same resamples), without resampling again."""
+        estimate, samples = self.estimates[MEAN_CELL], self.samples[MEAN_CELL]
+        return Bootstrap(estimate["auc"], estimate["pauc"], samples["auc"], samples["pauc"],
+                         self.clips_key, self.seed, self.min_normal)
 
 
 def bootstrap_cells(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> CellBootstrap:
@@ -260,7 +268,7 @@ def bootstrap_cells(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) 
         for cell, metrics in cell_metrics(clips).items()
     }
     samples = cell_metrics(clips, resample_counts(clips, resamples, seed))
-    return CellBootstrap(estimates, samples, clips.key, seed, clips.min_normal)
+    return CellBootstrap(estimates, samples, clips.key, seed, clips.min_normal, len(clips.frame))
 
 
 def seed_draws(seeds: int, resamples: int, seed: int) -> np.ndarray:

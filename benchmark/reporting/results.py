@@ -431,18 +431,19 @@ def compute_uncertainty(
     seeds: dict[str, int] = {}
     clips: dict[str, int] = {}
     notes: list[str] = []
+    files = ScoreBootstraps(resamples, seed)
     for model in sorted(runs):
         path = _scores_path(models_dir, model, runs[model])
         if not path.is_file():
             notes.append(f"`{model}`: no interval, {path} not found")
             continue
-        scores = pd.read_csv(path)
-        boot = unc.bootstrap(scores, resamples, seed)
+        cells = files.bootstrap(path)
+        boot = cells.mean_bootstrap()
         matched = _matching_seed(boot, runs[model])
         if matched is None:
             notes.append(f"`{model}`: no interval, {path} does not match its metrics JSON (stale)")
             continue
-        boots[model], seeds[model], clips[model] = boot, matched, len(scores)
+        boots[model], seeds[model], clips[model] = boot, matched, cells.clips
     if runs and reference not in boots:
         notes.append(f"no paired test: no scores of the reference model `{reference}`")
     entries = {}
@@ -465,7 +466,7 @@ def compute_uncertainty(
             "vs_reference": None if difference is None else {
                 **_interval_json(difference.interval), "p_value": difference.p_value
             },
-            "cells": model_cells(model, runs[model], models_dir, resamples, seed, level, notes),
+            "cells": model_cells(model, runs[model], models_dir, files, level, notes),
         }
     return {
         "method": CI_METHOD,
@@ -480,12 +481,25 @@ def compute_uncertainty(
     }
 
 
+class ScoreBootstraps:
+    """:func:`~benchmark.evaluation.uncertainty.bootstrap_cells` of each scores file, computed
+    once: the interval of a model's row and its pooled cells resample the same files."""
+
+    def __init__(self, resamples: int, seed: int) -> None:
+        self.resamples, self.seed = resamples, seed
+        self._done: dict[Path, unc.CellBootstrap] = {}
+
+    def bootstrap(self, path: Path) -> unc.CellBootstrap:
+        if path not in self._done:
+            self._done[path] = unc.bootstrap_cells(pd.read_csv(path), self.resamples, self.seed)
+        return self._done[path]
+
+
 def model_cells(
     model: str,
     runs: ModelRuns,
     models_dir: str | Path,
-    resamples: int,
-    seed: int,
+    files: ScoreBootstraps,
     level: float,
     notes: list[str],
 ) -> dict[str, Any]:
@@ -507,7 +521,7 @@ def model_cells(
             if not path.is_file():
                 why = f"{path} not found"
             else:
-                boot = unc.bootstrap_cells(pd.read_csv(path), resamples, seed)
+                boot = files.bootstrap(path)
                 if not _reproduces(boot, *expected):
                     why = f"{path} does not match {run.path} (stale)"
                 elif boots and boot.clips_key != boots[0].clips_key:
@@ -518,7 +532,7 @@ def model_cells(
             seeds.append(run.seed)
             boots.append(boot)
         if boots:
-            cells[split] = _cells_json(seeds, boots, seed, level)
+            cells[split] = _cells_json(seeds, boots, files.seed, level)
     return cells
 
 
