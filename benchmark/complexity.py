@@ -229,6 +229,19 @@ NOTES = """\
   879,087 = 884,376 - 5,289. The paper's "884 k" / "882 k" (without attention; 882,412 as coded)
   are therefore 5,289 above our counts. STgram-MFN's official code has the same unused layer,
   also left out (1,155,990 here).
+- **Noisy-ArcMix**: STgram-MFN's network with a third, parameter-free input channel (the
+  TAgram), so MobileFaceNet's first convolution has 576 more weights: 1,156,566. Its code builds
+  the same unused `Linear(128, 41)` (5,289), left out; with it, 1,161,855 (about 1.16 M; the
+  paper: 1.1 M).
+- **SW-WaveNet**: counted from its published code (chen-hhaa/SW-WaveNet4ASD, `wavenet.py`):
+  two WaveNet branches of 17,161,344 parameters each (a causal input convolution 128 -> 512;
+  8 gated residual layers of 2,100,224: two 512 x 512 x 3 convolutions with BN, 1x1 residual
+  and skip convolutions; the post-net with a depthwise kernel of 313 and a 1x1 to 128), the
+  Wavegram's `Conv1d(1, 128, 1024)` (131,072) and the 256 x 41 ArcFace (10,496): 34,464,256.
+  The code also builds an ArcFace inside the Wavegram branch that is never used (5,248), left
+  out. The paper reports "27 M": no part of the published code accounts for the difference
+  (7.46 M; one branch is 17.16 M, all the residual and skip 1x1 convolutions 8.40 M), so the
+  gap is unreconciled and shown as it is.
 - **Without separable convolutions**: every separable block (depthwise -> BN -> ReLU ->
   pointwise -> BN -> ReLU) becomes one ordinary convolution -> BN -> ReLU. The Wavegram's
   `Conv1d(1, 128, 1024)` (131,200 parameters instead of 1,281) is what takes the model to the

@@ -49,6 +49,7 @@ from benchmark.training.loop import (
     fit,
     resume_state,
 )
+from benchmark.training.losses import LOSSES, loss_objective
 from benchmark.training.params import ModelParams, TrainParams
 from benchmark.training.tracking import (
     Tracker,
@@ -116,6 +117,7 @@ def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 
     if params.scope == "per_type" and spec.objective != "reconstruction":
         raise ConfigError(f"models.{name}.scope: per_type is for the frame models "
                           f"(reconstruction); {name} is a {spec.objective} model of all IDs")
+    _check_loss(name, params.loss, spec.objective)
     device = _configure_torch(train, spec.objective)
     cache = open_cache(train.features_dir)
     check_scorable(cache.index, "eval", str(cache.root / "index.csv"))  # before any training
@@ -161,6 +163,14 @@ def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 
     _track_results(tracker, outputs, params.scope == "per_type")
     tracker.end()
     return outputs
+
+
+def _check_loss(name: str, loss: str, objective: str) -> None:
+    """``models.NAME.loss`` must train the model's objective (an ID classifier, or frames)."""
+    if loss_objective(loss) != objective:
+        valid = [k for k in LOSSES if loss_objective(k) == objective]
+        raise ConfigError(f"models.{name}.loss: {loss!r} trains {loss_objective(loss)} models; "
+                          f"{name} is a {objective} model (valid: {', '.join(valid)})")
 
 
 def _configure_torch(train: TrainParams, objective: str) -> torch.device:

@@ -32,7 +32,7 @@ def tiny_params() -> dict[str, Any]:
     frame = {"epochs": 1, "clips_per_epoch": 0, "batch_size": 64, "lr": 1.0e-3,
              "weight_decay": 0.0, "optimizer": "adam", "eta_min_ratio": 0.1,
              "schedule_start_epoch": 0, "mixup_alpha": 0.0, "scope": "per_type",
-             "validation_split": 0.1, "overrides": {}}
+             "validation_split": 0.1, "loss": "mse", "overrides": {}}
     params["models"] = {"idnn": dict(frame), "dcase2020_ae": dict(frame)}
     params["complexity"].update(models=["idnn"])
     params["report"].update(table_models=["idnn", "dcase2020_ae"], figure_model="idnn",

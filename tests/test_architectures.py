@@ -18,8 +18,8 @@ CLIP = 160_000  # MobileFaceNet's GDC (8 x 20) and the Tgram's LayerNorm(313) ne
 EXPECTED_NAMES = [
     "proposed", "proposed_no_attention", "proposed_no_separable",
     "proposed_no_attention_no_separable", "proposed_mel_only", "proposed_wave_only",
-    "proposed_h64", "proposed_h256", "stgram_mfn", "stgram_mfn_equal", "mobilenetv2", "idnn",
-    "dcase2020_ae",
+    "proposed_h64", "proposed_h256", "stgram_mfn", "stgram_mfn_equal", "noisy_arcmix",
+    "noisy_arcmix_equal", "sw_wavenet", "sw_wavenet_equal", "mobilenetv2", "idnn", "dcase2020_ae",
 ]
 
 # exact counts of our implementation (regression guard; see the module docstrings)
@@ -34,6 +34,10 @@ EXPECTED_PARAMS = {
     "proposed_h256": 950_127,
     "stgram_mfn": 1_155_990,
     "stgram_mfn_equal": 1_155_990,
+    "noisy_arcmix": 1_156_566,
+    "noisy_arcmix_equal": 1_156_566,
+    "sw_wavenet": 34_464_256,
+    "sw_wavenet_equal": 34_464_256,
     "mobilenetv2": 1_118_041,
     "idnn": 46_416,
     "dcase2020_ae": 267_928,
@@ -41,8 +45,11 @@ EXPECTED_PARAMS = {
 
 # Paper figures are rounded ("1.1 M"); 5 % everywhere except STgram-MFN: the current official
 # code (shallow MobileFaceNet table) has 1,155,990 used parameters, 5.1 % above "1.1 M" (the
-# 2022 table would be 1.35 M), so it is held to 6 % and the gap is reported.
-PAPER_TOLERANCE = {"stgram_mfn": 0.06}
+# 2022 table would be 1.35 M), so it is held to 6 % and the gap is reported. Noisy-ArcMix is
+# STgram-MFN with a third input channel (1,156,566, +5.1 % over its "1.1 M"): 6 % too.
+# SW-WaveNet: 34.46 M counted from its code vs the paper's "27 M": +27.6 %, unreconciled
+# (reports/complexity.md explains); held to 28 % so that any change of the count is caught.
+PAPER_TOLERANCE = {"stgram_mfn": 0.06, "noisy_arcmix": 0.06, "sw_wavenet": 0.28}
 
 UNUSED_FC_OUT = 128 * 41 + 41  # the official MobileFaceNet's unused Linear(128, 41)
 
@@ -115,7 +122,7 @@ def test_forward_backward(name: str, waves: torch.Tensor):
 @pytest.mark.parametrize(("name", "channels", "attention"), [
     ("proposed", 2, True), ("proposed_no_attention", 2, False), ("proposed_mel_only", 1, True),
     ("proposed_wave_only", 1, True), ("stgram_mfn", 2, False), ("stgram_mfn_equal", 2, False),
-    ("mobilenetv2", 1, False),
+    ("noisy_arcmix", 3, False), ("sw_wavenet", 2, False), ("mobilenetv2", 1, False),
 ])
 def test_features_and_attention_map(name: str, channels: int, attention: bool,
                                     waves: torch.Tensor):

@@ -248,7 +248,7 @@ def test_the_loopback_download_is_scored_on_its_eval_ids(data_params, tmp_path, 
     features = build_cache(tiny_features_params(tmp_path, index=str(index)))
     with caplog.at_level(logging.INFO, logger="benchmark.train"):
         out = train_model(TINY_AE, tiny_train_params(tmp_path, features),
-                          tiny_model_params(scope="per_type", mixup_alpha=0.0))
+                          tiny_model_params(scope="per_type", mixup_alpha=0.0, loss="mse"))
     assert f"{TINY_AE}: scored 6 train + 4 test (+ 4 eval) clips" in caplog.text
     section = out.metrics["eval"]
     assert section["clips"] == 4 and set(section["per_type"]) == {"fan", "valve"}

@@ -33,7 +33,8 @@ from benchmark.training.params import ModelParams
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAME = {"epochs": 2, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.0, "optimizer": "adam",
-         "eta_min_ratio": 1.0, "mixup_alpha": 0.0, "scope": "per_type", "validation_split": 0.1}
+         "eta_min_ratio": 1.0, "mixup_alpha": 0.0, "scope": "per_type", "validation_split": 0.1,
+         "loss": "mse"}
 
 
 @pytest.fixture(scope="module")

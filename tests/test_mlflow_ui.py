@@ -60,7 +60,7 @@ def store(tmp_path_factory):
                                   mlflow_experiment=EXPERIMENT)
         cls = train_model(TINY_CLS, train, tiny_model_params(epochs=2))
         ae = train_model(TINY_AE, train, tiny_model_params(
-            epochs=2, scope="per_type", mixup_alpha=0.0, validation_split=0.25))
+            epochs=2, scope="per_type", mixup_alpha=0.0, validation_split=0.25, loss="mse"))
     kind = client.get_experiment_by_name(EXPERIMENT).tags.get(EXPERIMENT_KIND_TAG)
     return SimpleNamespace(root=root, uri=uri, cls=cls, ae=ae, kind_after_training=kind,
                            cache=open_cache(features))

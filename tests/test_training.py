@@ -28,7 +28,7 @@ from benchmark.features.cache import open_cache
 from benchmark.train import main, train_model
 from benchmark.training.checkpoint import load_checkpoint, load_trained
 from benchmark.training.loop import TrainingError
-from benchmark.training.losses import arcmix_loss
+from benchmark.training.losses import arcmix_loss, noisy_arcmix_loss
 from benchmark.training.mixup import mixup
 
 
@@ -51,14 +51,19 @@ def test_mixup_pairs_a_permutation_with_one_lambda():
     assert mixup(x, y, 0.0, np.random.default_rng(0)).lam == 1.0
 
 
-def test_arcmix_loss_applies_the_margin_to_y_a_for_both_targets():
+def test_noisy_arcmix_loss_applies_the_margin_to_y_a_for_both_targets():
     torch.manual_seed(0)
     model = TinyClassifier(num_classes=5)
     emb = torch.randn(4, 8)
     y_a, y_b = torch.tensor([0, 1, 2, 3]), torch.tensor([4, 3, 2, 1])
     logits = model.head(emb, y_a)
     expected = 0.3 * F.cross_entropy(logits, y_a) + 0.7 * F.cross_entropy(logits, y_b)
-    assert torch.allclose(arcmix_loss(model, emb, y_a, y_b, 0.3), expected)
+    assert torch.allclose(noisy_arcmix_loss(model, emb, y_a, y_b, 0.3), expected)
+    # ArcMix proper scores y_b on a second set of logits, with the margin at y_b
+    true_arcmix = (0.3 * F.cross_entropy(logits, y_a)
+                   + 0.7 * F.cross_entropy(model.head(emb, y_b), y_b))
+    assert torch.allclose(arcmix_loss(model, emb, y_a, y_b, 0.3), true_arcmix)
+    assert not torch.allclose(arcmix_loss(model, emb, y_a, y_b, 0.3), expected)
 
 
 def _train(features: Path, root: Path, name: str = TINY_CLS, **params):
@@ -151,7 +156,7 @@ def test_nan_loss_stops_with_a_clear_error(features, tmp_path):
 
 def test_reconstruction_model(features, tmp_path):
     out = _train(features, tmp_path, name=TINY_AE, epochs=1, batch_size=16, optimizer="adam",
-                 weight_decay=0.0, lr=0.001)
+                 weight_decay=0.0, lr=0.001, mixup_alpha=0.0, loss="mse")
     assert 0.0 <= out.metrics["mean"]["auc"] <= 1.0
     final = load_checkpoint(tmp_path / "models" / TINY_AE / "seed-0" / "final.pt")
     assert final["objective"] == "reconstruction" and final["model_kwargs"] == {}

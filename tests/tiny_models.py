@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.architectures.frontends import mix_pairs
 from benchmark.architectures.registry import ModelSpec, list_models, register_model
 from benchmark.config import from_dict
 from benchmark.data.params import DataParams
@@ -56,8 +57,9 @@ class TinyClassifier(nn.Module):
     def features(self, wave: torch.Tensor) -> torch.Tensor:
         return (self.frontend(wave) / 20.0).unsqueeze(1)  # (B, 1, 32, T)
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        emb = self.backbone(self.features(wave))  # (B, h)
+    def forward(self, wave: torch.Tensor, perm: torch.Tensor | None = None,
+                lam: float = 1.0) -> torch.Tensor:
+        emb = self.backbone(self.features(mix_pairs(wave, perm, lam)))  # (B, h)
         return emb * float("nan") if self.nan else emb
 
     def head(self, emb: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
@@ -140,7 +142,7 @@ def tiny_model_params(**overrides: Any) -> ModelParams:
     values = {"epochs": 2, "batch_size": 4, "lr": 0.01, "weight_decay": 0.01,
               "optimizer": "adamw", "eta_min_ratio": 0.1, "schedule_start_epoch": 0,
               "mixup_alpha": 0.2, "clips_per_epoch": 0, "scope": "all_types",
-              "validation_split": 0.0, "overrides": {}}
+              "validation_split": 0.0, "loss": "noisy_arcmix", "overrides": {}}
     values.update(overrides)
     return from_dict(ModelParams, values, "models.tiny")
 

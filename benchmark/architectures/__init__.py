@@ -17,6 +17,6 @@ from benchmark.architectures.registry import (
 
 __all__ = ["ModelSpec", "create_model", "get_spec", "list_models", "register_model"]
 
-_MODEL_MODULES = ("proposed", "stgram", "mobilenetv2", "autoencoders")
+_MODEL_MODULES = ("proposed", "stgram", "noisy_arcmix", "sw_wavenet", "mobilenetv2", "autoencoders")
 for _module in _MODEL_MODULES:
     importlib.import_module(f"{__name__}.{_module}")

@@ -32,8 +32,11 @@ class IDClassifier(nn.Module):
         """Front-end output ``(B, C, 128, T)``."""
         return self.frontend(wave)
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        return self.backbone(self.features(wave))  # (B, h)
+    def forward(self, wave: torch.Tensor, perm: torch.Tensor | None = None,
+                lam: float = 1.0) -> torch.Tensor:
+        """Embedding ``(B, h)``; with ``perm`` (training mixup) each clip is mixed with clip
+        ``perm[i]`` at weight ``lam``, where the front end mixes (waveform or features)."""
+        return self.backbone(self.frontend(wave, perm, lam))  # (B, h)
 
     def head(self, emb: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``(B, num_classes)``; ArcFace applies its margin to ``target`` when given."""

@@ -8,9 +8,15 @@
 * Tgram (Liu et al., "Anomalous sound detection using spectral-temporal information fusion",
   ICASSP 2022, STgram-MFN): Conv1d 1 -> 128 (kernel 1024, stride 512, padding 512, no bias),
   then 3 x [LayerNorm over the 313 frames, LeakyReLU(0.2), Conv1d 128 -> 128 (kernel 3)].
+  With no layers (``conv_wavegram``) it is SW-WaveNet's Wavegram: the bare strided Conv1d.
 
 :class:`StackedFrontend` runs named branches on the same waveform and stacks their
 ``(B, 128, T)`` outputs as channels: ``[log-Mel, Wavegram]`` -> ``(B, 2, 128, 313)``.
+
+Mixup happens in the front end: ``frontend(wave, perm, lam)`` feeds the branches
+``lam * wave + (1 - lam) * wave[perm]`` (:func:`mix_pairs`), so that a model whose recipe
+mixes features instead of waveforms (Noisy-ArcMix mixes its log-Mel in dB) is one front end,
+not a branch in the training loop.
 """
 
 from __future__ import annotations
@@ -23,11 +29,19 @@ from torch import nn
 from benchmark.architectures.layers import conv_bn_relu
 from benchmark.features.logmel import LogMel, num_frames
 
-__all__ = ["Wavegram", "Tgram", "StackedFrontend", "make_frontend", "FRONTEND_BRANCHES"]
+__all__ = ["Wavegram", "Tgram", "StackedFrontend", "make_frontend", "mix_pairs",
+           "FRONTEND_BRANCHES"]
 
 CLIP_SAMPLES = 160_000  # one 10-s clip at 16 kHz
 N_BINS = 128  # Mel bands = Wavegram / Tgram filters
 WIN, HOP = 1024, 512
+
+
+def mix_pairs(x: torch.Tensor, perm: torch.Tensor | None, lam: float) -> torch.Tensor:
+    """Mixup with the partners: ``lam * x + (1 - lam) * x[perm]``; ``x`` itself without ``perm``."""
+    if perm is None:
+        return x
+    return lam * x + (1.0 - lam) * x[perm]
 
 
 class Wavegram(nn.Module):
@@ -76,6 +90,12 @@ def _stgram_logmel(separable: bool) -> nn.Module:
     return StgramLogMel()
 
 
+def _noisy_arcmix_logmel(separable: bool) -> nn.Module:
+    from benchmark.features.baselines import NoisyArcMixLogMel
+
+    return NoisyArcMixLogMel()
+
+
 def _wavegram(separable: bool) -> nn.Module:
     return Wavegram(separable=separable)
 
@@ -84,10 +104,17 @@ def _tgram(separable: bool) -> nn.Module:
     return Tgram()
 
 
+def _conv_wavegram(separable: bool) -> nn.Module:
+    return Tgram(num_layers=0)
+
+
 # branch name -> constructor(separable); the names are the model's ``features`` argument.
-# ``stgram_logmel``: STgram-MFN's own log-Mel (torchaudio defaults + AmplitudeToDB).
-FRONTEND_BRANCHES = {"logmel": _logmel, "stgram_logmel": _stgram_logmel, "wavegram": _wavegram,
-                     "tgram": _tgram}
+# ``stgram_logmel``: STgram-MFN's own log-Mel (torchaudio defaults + AmplitudeToDB), also
+# SW-WaveNet's; ``noisy_arcmix_logmel``: Noisy-ArcMix's (n_fft 2048, Slaney scale and norm);
+# ``conv_wavegram``: SW-WaveNet's Wavegram (one strided Conv1d, no bias).
+FRONTEND_BRANCHES = {"logmel": _logmel, "stgram_logmel": _stgram_logmel,
+                     "noisy_arcmix_logmel": _noisy_arcmix_logmel, "wavegram": _wavegram,
+                     "tgram": _tgram, "conv_wavegram": _conv_wavegram}
 
 
 class StackedFrontend(nn.Module):
@@ -103,13 +130,15 @@ class StackedFrontend(nn.Module):
     def out_channels(self) -> int:
         return len(self.branches)
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+    def forward(self, wave: torch.Tensor, perm: torch.Tensor | None = None,
+                lam: float = 1.0) -> torch.Tensor:
+        wave = mix_pairs(wave, perm, lam)  # (B, L): waveform mixup when ``perm`` is given
         maps = [branch(wave) for branch in self.branches.values()]  # C x (B, 128, T)
         return torch.stack(maps, dim=1)  # (B, C, 128, T)
 
 
 def make_frontend(features: Sequence[str], separable: bool = True) -> StackedFrontend:
-    """``StackedFrontend`` of the named branches (``logmel``, ``wavegram``, ``tgram``)."""
+    """``StackedFrontend`` of the named branches (keys of :data:`FRONTEND_BRANCHES`)."""
     features = tuple(features)
     unknown = [f for f in features if f not in FRONTEND_BRANCHES]
     if unknown or not features or len(set(features)) != len(features):

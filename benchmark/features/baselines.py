@@ -36,7 +36,20 @@ recipe so a baseline can be run on its own features:
     ``-10 * log10(2 / bandwidth_Hz)`` dB higher (about +11 dB in the lowest band, +22 dB in
     the highest, for 128 bands at 16 kHz), and a floor of 1e-10 (clamp) instead of +1e-8.
 
-Both take a float waveform ``(..., L)`` in [-1, 1) and return float32 dB ``(..., n_mels, T)``
+``NoisyArcMixLogMel``
+    Noisy-ArcMix (soonhyeon/Noisy-ArcMix, ``dataloader.py``,
+    ``file_to_log_mel_spectrogram``)::
+
+        torchaudio.transforms.MelSpectrogram(sample_rate=16000, n_fft=2048, hop_length=512,
+                                             n_mels=128, power=2, pad_mode="constant",
+                                             norm="slaney", mel_scale="slaney")
+        20.0 / power * torch.log10(mel + sys.float_info.epsilon)
+
+    i.e. a 2048-sample window (128 ms, twice the others'), zero-padded centred STFT,
+    torchaudio's float32 Slaney-scale, Slaney-normalised filterbank and an additive floor of
+    2.2e-16. SW-WaveNet (chen-hhaa/SW-WaveNet4ASD) computes STgram-MFN's log-Mel.
+
+All take a float waveform ``(..., L)`` in [-1, 1) and return float32 dB ``(..., n_mels, T)``
 with ``T = 1 + L // hop_length`` (313 for 10 s, 344 for an 11-s ToyCar clip).
 """
 
@@ -50,7 +63,7 @@ import torch
 from torch import nn
 from torchaudio.functional import melscale_fbanks
 
-__all__ = ["DcaseLogMel", "StgramLogMel", "slaney_mel_filterbank"]
+__all__ = ["DcaseLogMel", "StgramLogMel", "NoisyArcMixLogMel", "slaney_mel_filterbank"]
 
 _PAD_MODES = ("constant", "reflect")
 
@@ -234,3 +247,35 @@ class StgramLogMel(_MelFrontEnd):
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         mel = self._mel_power(waveform)  # (..., n_mels, T)
         return 10.0 * torch.log10(mel.clamp(min=self.amin))  # (..., n_mels, T) dB, ref 1
+
+
+class NoisyArcMixLogMel(_MelFrontEnd):
+    """Noisy-ArcMix log-Mel: ``(..., L)`` -> ``(..., 128, T)`` float32 dB.
+
+    Equals torchaudio ``MelSpectrogram(n_fft=2048, hop_length=512, n_mels=128,
+    pad_mode="constant", norm="slaney", mel_scale="slaney")`` followed by
+    ``10 * log10(x + sys.float_info.epsilon)``; see the module docstring.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_fft: int = 2048,
+        hop_length: int = 512,
+        n_mels: int = 128,
+        power: float = 2.0,
+        eps: float = sys.float_info.epsilon,
+    ) -> None:
+        super().__init__(sample_rate, n_fft, None, hop_length, n_mels, power, "constant")
+        if not eps > 0:
+            raise ValueError(f"NoisyArcMixLogMel: eps must be positive, got {eps!r}")
+        self.eps = eps
+        # torchaudio's own float32 filterbank, as Noisy-ArcMix's MelSpectrogram builds it
+        self.register_buffer("fb", melscale_fbanks(n_fft // 2 + 1, 0.0, float(sample_rate // 2),
+                                                    n_mels, sample_rate, norm="slaney",
+                                                    mel_scale="slaney"),
+                             persistent=False)  # (n_fft // 2 + 1, n_mels)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        mel = self._mel_power(waveform)  # (..., n_mels, T)
+        return (20.0 / self.power) * torch.log10(mel + self.eps)  # (..., n_mels, T) dB

@@ -42,8 +42,8 @@ from tqdm import tqdm
 
 from benchmark.features.cache import FeatureCache
 from benchmark.training.checkpoint import LAST, load_checkpoint, save_atomic
-from benchmark.training.losses import arcmix_loss, reconstruction_loss
-from benchmark.training.mixup import MixupDraw, draw_mixup, mix
+from benchmark.training.losses import CLASSIFICATION_LOSSES, reconstruction_loss
+from benchmark.training.mixup import MixupDraw, draw_mixup, partners
 from benchmark.training.params import ModelParams
 
 log = logging.getLogger(__name__)
@@ -239,9 +239,14 @@ def classification_epoch(model: nn.Module, opt: torch.optim.Optimizer, cache: Fe
                          data: TrainData, params: ModelParams, rng: np.random.Generator,
                          device: torch.device, name: str, epoch: int,
                          settings: StepSettings = StepSettings()) -> float:
-    """One epoch of waveform mixup + ArcFace (Noisy-ArcMix-style) training; mean loss."""
+    """One epoch of mixup + angular-margin training with the recipe's loss; mean loss.
+
+    The model mixes its own inputs (``model(wave, perm, lam)``): the front end decides whether
+    waveforms or features are mixed; the loss is ``models.<NAME>.loss``.
+    """
     model.train()
     forward = model if settings.step_model is None else settings.step_model
+    loss_fn = CLASSIFICATION_LOSSES[params.loss]
     losses = _LossSum(device, name, epoch)
     batches = epoch_batches(data, params, rng)
     source = clip_batches(cache, data, batches, params.mixup_alpha, rng,
@@ -251,8 +256,9 @@ def classification_epoch(model: nn.Module, opt: torch.optim.Optimizer, cache: Fe
         wave = batch.wave.to(device, non_blocking=True)  # (B, L)
         target = batch.target.to(device, non_blocking=True)  # (B,)
         with autocast(device, settings.amp):
-            mixed = mix(wave, target, batch.draw)
-            loss = arcmix_loss(model, forward(mixed.inputs), mixed.y_a, mixed.y_b, mixed.lam)
+            perm, y_b = partners(target, batch.draw)  # (B,) each or None
+            emb = forward(wave, perm, batch.draw.lam)  # (B, h)
+            loss = loss_fn(model, emb, target, y_b, batch.draw.lam)
         _step(opt, loss)
         losses.add(loss, len(wave))
     return losses.check()

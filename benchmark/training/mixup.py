@@ -1,11 +1,13 @@
-"""Waveform mixup (Zhang et al. 2018) as used by Noisy-ArcMix and Neri & Carli (2024).
+"""Mixup (Zhang et al. 2018) as used by Noisy-ArcMix and Neri & Carli (2024).
 
 One mixing weight ``lam ~ Beta(alpha, alpha)`` per batch and a random pairing of the batch with
-itself; the raw waveforms are mixed, the targets are kept as the pair ``(y_a, y_b)``.
+itself; the targets are kept as the pair ``(y_a, y_b)``. The model mixes its inputs itself
+(``model(wave, perm, lam)``, see :mod:`benchmark.architectures.frontends`): the raw waveforms
+for most models, the waveform and the log-Mel for Noisy-ArcMix.
 
 The draws (:func:`draw_mixup`, on the host from the epoch's generator, where the batches are
-prepared) are separate from the mixing (:func:`mix`, where the batch is: on the GPU), so the
-batch pipeline can run ahead of the accelerator without changing a single draw.
+prepared) are separate from the mixing (on the device), so the batch pipeline can run ahead of
+the accelerator without changing a single draw.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from benchmark.architectures.frontends import mix_pairs
 
 
 class Mixed(NamedTuple):
@@ -36,12 +40,18 @@ def draw_mixup(alpha: float, batch: int, rng: np.random.Generator) -> MixupDraw:
     return MixupDraw(lam, rng.permutation(batch))
 
 
+def partners(y: torch.Tensor, draw: MixupDraw) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """``(perm, y[perm])`` on ``y``'s device; ``(None, y)`` when the draw does not mix."""
+    if draw.perm is None:
+        return None, y
+    perm = torch.from_numpy(draw.perm).to(y.device, non_blocking=True)
+    return perm, y[perm]
+
+
 def mix(x: torch.Tensor, y: torch.Tensor, draw: MixupDraw) -> Mixed:
     """Mix ``x`` (B, ...) with its partners ``x[perm]`` on ``x``'s device."""
-    if draw.perm is None:
-        return Mixed(x, y, y, 1.0)
-    perm = torch.from_numpy(draw.perm).to(x.device, non_blocking=True)
-    return Mixed(draw.lam * x + (1.0 - draw.lam) * x[perm], y, y[perm], draw.lam)
+    perm, y_b = partners(y, draw)
+    return Mixed(mix_pairs(x, perm, draw.lam), y, y_b, draw.lam)
 
 
 def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, rng: np.random.Generator) -> Mixed:

@@ -12,6 +12,9 @@ from typing import Any, Literal
 
 from benchmark.config import ConfigError
 
+# the keys of benchmark.training.losses.LOSSES (kept here: reading params must not import torch)
+LossName = Literal["arcface", "noisy_arcmix", "arcmix", "mse"]
+
 
 @dataclass
 class TrainParams:
@@ -63,7 +66,8 @@ class ModelParams:
     optimizer: Literal["adamw", "adam"]
     eta_min_ratio: float  # cosine annealing floor as a fraction of lr (the paper: 0.1)
     schedule_start_epoch: int  # constant lr for this many epochs, then cosine (STgram-MFN: 20)
-    mixup_alpha: float  # Beta(alpha, alpha) waveform mixup, 0 = off (classification only)
+    mixup_alpha: float  # Beta(alpha, alpha) mixup, 0 = off (classification only)
+    loss: LossName  # training/losses.py: arcface | noisy_arcmix | arcmix (classifiers), mse
     clips_per_epoch: int  # random training clips drawn per epoch, 0 = all (the paper: all)
     scope: Literal["all_types", "per_type"]  # one model for all machine types, or one per type
     validation_split: float  # frame models: last fraction of each type's vectors held out (Keras)
@@ -85,6 +89,11 @@ class ModelParams:
             raise ConfigError(f"'models.*.lr' must be > 0, got {self.lr}")
         if self.weight_decay < 0 or self.mixup_alpha < 0:
             raise ConfigError("'models.*.weight_decay' and 'mixup_alpha' must be >= 0")
+        if self.loss == "arcface" and self.mixup_alpha > 0:
+            raise ConfigError(
+                f"'models.*.loss' arcface trains without mixup, but mixup_alpha is "
+                f"{self.mixup_alpha}: set mixup_alpha: 0, or loss: noisy_arcmix (or arcmix)"
+            )
         if not 0 <= self.validation_split < 1:
             raise ConfigError(
                 f"'models.*.validation_split' must be in [0, 1), got {self.validation_split}"
