@@ -360,13 +360,15 @@ def _paper_recipe(tmp_path: Path, name: str) -> dict:
     return load_section(f"models.{name}", ModelParams, path).to_dict()
 
 
+RECIPE_KEYS = ("optimizer", "weight_decay", "lr", "batch_size", "epochs", "eta_min_ratio",
+               "mixup_alpha", "loss", "schedule_start_epoch", "clips_per_epoch")
+
+
 def test_noisy_arcmix_paper_recipe_is_its_codes(tmp_path):
     """soonhyeon/Noisy-ArcMix: AdamW (wd 0.01) lr 1e-4, batch 64, 300 epochs, cosine to 1e-5,
     mixup Beta(0.5, 0.5), the Noisy-ArcMix loss, every clip each epoch."""
     recipe = _paper_recipe(tmp_path, "noisy_arcmix")
-    assert {k: recipe[k] for k in ("optimizer", "weight_decay", "lr", "batch_size", "epochs",
-                                   "eta_min_ratio", "mixup_alpha", "loss",
-                                   "schedule_start_epoch", "clips_per_epoch")} == {
+    assert {k: recipe[k] for k in RECIPE_KEYS} == {
         "optimizer": "adamw", "weight_decay": 0.01, "lr": 1e-4, "batch_size": 64,
         "epochs": 300, "eta_min_ratio": 0.1, "mixup_alpha": 0.5, "loss": "noisy_arcmix",
         "schedule_start_epoch": 0, "clips_per_epoch": 0}
@@ -377,9 +379,7 @@ def test_sw_wavenet_paper_recipe_is_its_codes(tmp_path):
     """chen-hhaa/SW-WaveNet4ASD: Adam lr 1e-4, batch 64, 200 epochs, cosine to 0 from epoch 20,
     no mixup, the ArcFace cross-entropy."""
     recipe = _paper_recipe(tmp_path, "sw_wavenet")
-    assert {k: recipe[k] for k in ("optimizer", "weight_decay", "lr", "batch_size", "epochs",
-                                   "eta_min_ratio", "mixup_alpha", "loss",
-                                   "schedule_start_epoch", "clips_per_epoch")} == {
+    assert {k: recipe[k] for k in RECIPE_KEYS} == {
         "optimizer": "adam", "weight_decay": 0.0, "lr": 1e-4, "batch_size": 64,
         "epochs": 200, "eta_min_ratio": 0.0, "mixup_alpha": 0.0, "loss": "arcface",
         "schedule_start_epoch": 20, "clips_per_epoch": 0}

@@ -23,13 +23,14 @@ from tiny_models import (
     tiny_train_params,
 )
 
+from benchmark.architectures.frontends import mix_pairs
 from benchmark.evaluation.scores import anomaly_scores
 from benchmark.features.cache import open_cache
 from benchmark.train import main, train_model
 from benchmark.training.checkpoint import load_checkpoint, load_trained
 from benchmark.training.loop import TrainingError
 from benchmark.training.losses import arcmix_loss, noisy_arcmix_loss
-from benchmark.training.mixup import mixup
+from benchmark.training.mixup import draw_mixup, partners
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +39,25 @@ def features(tmp_path_factory) -> Path:
     return make_tiny_cache(tmp_path_factory.mktemp("data"))
 
 
+def _mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, rng: np.random.Generator):
+    """The loop's mixup: the draw, the partners' classes, the inputs the model mixes."""
+    draw = draw_mixup(alpha, x.shape[0], rng)
+    perm, y_b = partners(y, draw)
+    return mix_pairs(x, perm, draw.lam), y_b, draw.lam
+
+
 def test_mixup_pairs_a_permutation_with_one_lambda():
     x = torch.arange(12.0).view(6, 2)
     y = torch.arange(6)
-    mixed = mixup(x, y, 0.2, np.random.default_rng(0))
-    assert 0 <= mixed.lam <= 1 and torch.equal(mixed.y_a, y)
-    assert sorted(mixed.y_b.tolist()) == list(range(6))
-    expected = mixed.lam * x + (1 - mixed.lam) * x[mixed.y_b]
-    assert torch.allclose(mixed.inputs, expected)
-    again = mixup(x, y, 0.2, np.random.default_rng(0))
-    assert again.lam == mixed.lam and torch.equal(again.y_b, mixed.y_b)
-    assert mixup(x, y, 0.0, np.random.default_rng(0)).lam == 1.0
+    inputs, y_b, lam = _mixup(x, y, 0.2, np.random.default_rng(0))
+    assert 0 <= lam <= 1
+    assert sorted(y_b.tolist()) == list(range(6))
+    expected = lam * x + (1 - lam) * x[y_b]
+    assert torch.allclose(inputs, expected)
+    again = _mixup(x, y, 0.2, np.random.default_rng(0))
+    assert again[2] == lam and torch.equal(again[1], y_b)
+    none = _mixup(x, y, 0.0, np.random.default_rng(0))
+    assert none[2] == 1.0 and torch.equal(none[0], x) and torch.equal(none[1], y)
 
 
 def test_noisy_arcmix_loss_applies_the_margin_to_y_a_for_both_targets():

@@ -17,15 +17,6 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from benchmark.architectures.frontends import mix_pairs
-
-
-class Mixed(NamedTuple):
-    inputs: torch.Tensor  # (B, L) lam * x + (1 - lam) * x[perm]
-    y_a: torch.Tensor  # (B,) the batch's own classes
-    y_b: torch.Tensor  # (B,) the partners' classes
-    lam: float
-
 
 class MixupDraw(NamedTuple):
     lam: float  # 1.0 = no mixing
@@ -46,14 +37,3 @@ def partners(y: torch.Tensor, draw: MixupDraw) -> tuple[torch.Tensor | None, tor
         return None, y
     perm = torch.from_numpy(draw.perm).to(y.device, non_blocking=True)
     return perm, y[perm]
-
-
-def mix(x: torch.Tensor, y: torch.Tensor, draw: MixupDraw) -> Mixed:
-    """Mix ``x`` (B, ...) with its partners ``x[perm]`` on ``x``'s device."""
-    perm, y_b = partners(y, draw)
-    return Mixed(mix_pairs(x, perm, draw.lam), y, y_b, draw.lam)
-
-
-def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, rng: np.random.Generator) -> Mixed:
-    """Mix ``x`` (B, ...) with a random permutation of itself; ``alpha == 0`` is the identity."""
-    return mix(x, y, draw_mixup(alpha, x.shape[0], rng))
