@@ -2,11 +2,15 @@
 
 Commands:
 
-- ``score --model NAME PATH...``: anomaly scores and a normal/anomalous decision for audio files
-  or folders (``*.wav``, recursive) with the trained ``models/NAME``, as CSV (columns path,
-  machine_type, machine_id, score, threshold, decision) on stdout or ``--out``. A file that
-  cannot be scored is an ``error:`` line on stderr naming it; the others are still scored and
-  the exit code is 1.
+- ``score --model NAME [--seed K] [--backend BACKEND] PATH...``: anomaly scores and a
+  normal/anomalous decision for audio files or folders (``*.wav``, recursive) with the trained
+  ``models/NAME``, as CSV (columns path, machine_type, machine_id, score, threshold, decision)
+  on stdout or ``--out``. The score is the model's own (``--backend loss``, the default) or
+  that of a scoring backend of ``scoring.backends`` (``--params``), fitted on the run's
+  reference embeddings, with the configuration that scored the run
+  (``models/NAME/scores-seed-K/backends.json``) and thresholds from its cross-fitted training
+  scores (see :mod:`benchmark.score`). A file that cannot be scored is an ``error:`` line on
+  stderr naming it; the others are still scored and the exit code is 1.
 - ``leaderboard``: every finished run of the MLflow store ranked by mean AUC, per data source,
   training recipe and epochs, with the seeds and run ids behind each figure, as markdown on
   stdout or ``--out`` (see :mod:`benchmark.reporting.runs`). An unreadable store or a missing
@@ -40,6 +44,7 @@ import logging
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmark.cli import add_store_arguments, error_line
 from benchmark.data.layout import SAMPLE_RATE
@@ -48,7 +53,11 @@ from benchmark.views import compare as compare_cmd
 from benchmark.views import offline_plots
 from benchmark.views.ui import add_parser as ui_parser
 
+if TYPE_CHECKING:
+    from benchmark.score import Thresholds
+
 log = logging.getLogger("benchmark")
+LOSS = "loss"  # benchmark.score.LOSS (not imported: that pulls in torch)
 
 
 def finite_float(text: str) -> float:
@@ -81,7 +90,10 @@ def _score_parser(sub: argparse._SubParsersAction) -> None:
         help="score recordings with a trained model",
         description="Anomaly scores and normal/anomalous decisions for recordings. Machine type "
         "and ID come from the DCASE path <type>/<split>/<label>_id_XX_NNNNNNNN.wav unless "
-        "--machine-type and --machine-id are given.",
+        "--machine-type and --machine-id are given. The score is the model's own (--backend "
+        "loss) or a scoring backend's, fitted per machine ID on the run's reference clips "
+        "(models/NAME/seed-K/embeddings.npz); a clip is anomalous when its score exceeds the "
+        "threshold.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="audio file or folder (*.wav)")
     parser.add_argument("--model", required=True, help="trained model name (models/NAME)")
@@ -89,8 +101,20 @@ def _score_parser(sub: argparse._SubParsersAction) -> None:
                         help="which run of the model (models/NAME/seed-K; default: lowest seed)")
     parser.add_argument("--models-dir", default="models", help="default: %(default)s")
     parser.add_argument(
+        "--backend", default=LOSS, metavar="BACKEND",
+        help="scoring backend: a name of scoring.backends in --params (knn, mahalanobis, ...), "
+        "fitted per machine ID on the run's reference embeddings; the configuration that "
+        "scored the run (models/NAME/scores-seed-K/backends.json) is used when it differs from "
+        "--params (with a warning), and the thresholds come from that folder's train.csv. "
+        "default: %(default)s, the model's own score with train_scores.csv's thresholds",
+    )
+    parser.add_argument("--params", default="params.yaml",
+                        help="params file of --backend (default: %(default)s)")
+    parser.add_argument(
         "--percentile", type=finite_float, default=90.0,
-        help="threshold = this percentile of the training scores (default: %(default)s)",
+        help="threshold = this percentile of the training scores (--backend loss: "
+        "train_scores.csv; another: the backend's cross-fitted scores of the reference clips) "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--scope", choices=["id", "type", "all"], default="id",
@@ -126,12 +150,7 @@ def run_score(args: argparse.Namespace) -> int:
     """``score`` command; returns the exit code."""
     from benchmark.device import resolve_device
     from benchmark.io import check_writable
-    from benchmark.score import (
-        collect_files,
-        fixed_thresholds,
-        score_files,
-        train_thresholds,
-    )
+    from benchmark.score import collect_files, load_backend, score_files
     from benchmark.training.checkpoint import find_run_dir, load_trained
 
     if (args.machine_type is None) != (args.machine_id is None):
@@ -143,10 +162,9 @@ def run_score(args: argparse.Namespace) -> int:
             check_writable(args.out)  # before the scoring, not after: no work is lost
         model_dir = find_run_dir(args.models_dir, args.model, args.seed)
         trained = load_trained(model_dir, device)
-        if args.threshold is not None:
-            thresholds = fixed_thresholds(args.threshold)
-        else:
-            thresholds = train_thresholds(trained, model_dir, args.percentile, args.scope)
+        backend = None if args.backend == LOSS else load_backend(model_dir, args.backend,
+                                                                 args.params)
+        thresholds = _score_thresholds(args, trained, model_dir)
     except (OSError, ValueError, KeyError) as error:
         print(f"error: {error_line(error)}", file=sys.stderr)
         return 2
@@ -156,15 +174,35 @@ def run_score(args: argparse.Namespace) -> int:
         print(f"error: no audio files in {' '.join(args.paths)}", file=sys.stderr)
         return 2
     table, errors = score_files(
-        trained, files, thresholds, machine=machine, sample_rate=args.sample_rate,
-        clip_samples=args.clip_samples, batch_size=args.batch_size, device=device,
+        trained, files, thresholds, backend=backend, machine=machine,
+        sample_rate=args.sample_rate, clip_samples=args.clip_samples,
+        batch_size=args.batch_size, device=device,
     )
     for error in errors:
         print(f"error: {error.message}", file=sys.stderr)
-    log.info("scored %d of %d files with %s", len(table), len(files), args.model)
+    log.info("scored %d of %d files with %s, backend %s", len(table), len(files), args.model,
+             args.backend if backend is None else f"{args.backend} ({backend.config.describe()})")
     if not _write_scores(table, args.out):
         return 1
     return 1 if errors else 0
+
+
+def _score_thresholds(args: argparse.Namespace, trained, model_dir: Path) -> Thresholds:
+    """``--threshold``, else the ``--percentile`` / ``--scope`` thresholds of the training
+    scores: the model's own (``--backend loss``) or the backend's cross-fitted ones."""
+    from benchmark.score import (
+        backend_thresholds,
+        fixed_thresholds,
+        run_scores_dir,
+        train_thresholds,
+    )
+
+    if args.threshold is not None:
+        return fixed_thresholds(args.threshold)
+    if args.backend == LOSS:
+        return train_thresholds(trained, model_dir, args.percentile, args.scope)
+    return backend_thresholds(run_scores_dir(model_dir), args.backend, args.percentile,
+                              args.scope)
 
 
 def _write_scores(table, out: Path | None) -> bool:

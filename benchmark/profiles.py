@@ -55,10 +55,12 @@ def check(params: dict[str, Any]) -> None:
     from benchmark.features.cache import FeaturesParams
     from benchmark.grid.params import GridParams
     from benchmark.report import ReportParams
+    from benchmark.scoring.params import ScoringParams
     from benchmark.training.params import ModelParams, TrainParams
 
     sections = {"data": DataParams, "features": FeaturesParams, "train": TrainParams,
-                "complexity": ComplexityParams, "report": ReportParams, "grid": GridParams}
+                "scoring": ScoringParams, "complexity": ComplexityParams,
+                "report": ReportParams, "grid": GridParams}
     for section, cls in sections.items():
         from_dict(cls, params[section], section)
     _check_model_names(params["models"])

@@ -11,8 +11,19 @@ writes into ``report.out_dir`` (``reports/``):
 - ``table1.md`` ... ``table4.md``: the paper's Tables 1-4, the reported figures
   (``benchmark/reporting/paper_results.yaml``) beside ours (``reports/metrics/*.json``,
   ``reports/complexity.json``, ``reports/uncertainty.json``);
-- ``leaderboard.md``: our runs ranked by mean AUC per data source, with intervals, the paired
-  test, data source, epochs and seeds (and the evaluation set's means when a run has one);
+- ``backends.json``: every run scored by each scoring backend (stage ``score@NAME-K``): 95 %
+  intervals of each (model, backend)'s mean AUC / pAUC, a paired test against the model's own
+  ``loss`` and one against the reference model's ``loss``
+  (:func:`benchmark.reporting.backends.compute_backends`). Read from ``<out_dir>/backends/``
+  (``NAME-seedK.json``) and ``<models_dir>/NAME/scores-seed-K/test.csv``: both folders are
+  derived from ``out_dir`` and ``models_dir``, the section has no key for them. Git-tracked, like
+  ``uncertainty.json``;
+- ``leaderboard.md``: our runs ranked by mean AUC per data source, one row per model and scoring
+  backend (``loss``: the model's own score), with intervals, the paired test, data source, epochs
+  and seeds (and the evaluation set's means when a run has one);
+- ``backends.md``: per data source every model's backends, their intervals and their paired test
+  against the model's ``loss``, what each backend is and which were skipped (or one paragraph
+  saying how to get them);
 - ``reproduction.md``: a verdict for every cell of the paper's Tables 1-4 that has a run of ours
   on the DCASE 2020 data (reproduced / below / above / too few runs), by the rule fixed in
   ``report.reproduction`` (:mod:`benchmark.reporting.reproduction`); on other data, the cells
@@ -43,6 +54,14 @@ from benchmark.cli import entry_point
 from benchmark.config import ConfigError, stage_params
 from benchmark.data.layout import MACHINE_TYPES
 from benchmark.reporting import figures, reproduction, tables
+from benchmark.reporting.backends import (
+    BACKENDS_DIR,
+    BACKENDS_DOCUMENT,
+    BACKENDS_FILE,
+    compute_backends,
+    load_backends,
+    render_backends,
+)
 from benchmark.reporting.results import (
     PAPER_RESULTS,
     ModelRuns,
@@ -51,6 +70,7 @@ from benchmark.reporting.results import (
     load_paper,
     load_runs,
     load_uncertainty,
+    write_json,
     write_uncertainty,
 )
 
@@ -62,7 +82,7 @@ log = logging.getLogger(__name__)
 MODEL_FIGURES = ("features.png", "attention.png", "attention_stats.png")
 UNCERTAINTY_FILE = "uncertainty.json"  # in out_dir, next to the tables built from it
 TABLE_FILES = ("table1.md", "table2.md", "table3.md", "table4.md", "leaderboard.md",
-               "reproduction.md", "table_eval.md")
+               "reproduction.md", "table_eval.md", BACKENDS_DOCUMENT)
 
 
 @dataclass
@@ -139,16 +159,21 @@ def render_tables(
     table_models: list[str],
     rule: ReproductionParams,
     paper_path: str | Path = PAPER_RESULTS,
+    backends_path: str | Path | None = None,
 ) -> dict[str, str]:
     """Every document of :data:`TABLE_FILES` (file name -> markdown) from git-tracked files only.
 
     ``rule``: the verdict rule of ``reproduction.md`` (``report.reproduction``; the protocol
-    profile it names is git-tracked too).
+    profile it names is git-tracked too). ``backends_path``: ``backends.json``, by default next
+    to ``uncertainty_path``.
     """
     paper = load_paper(paper_path)
     runs = load_runs(metrics_dir)
     complexity = load_complexity(complexity_path)
     uncertainty = load_uncertainty(uncertainty_path)
+    if backends_path is None:
+        backends_path = Path(uncertainty_path).with_name(BACKENDS_FILE)
+    backends = load_backends(backends_path)
     verdicts = reproduction.reproduce(paper, runs, uncertainty, rule,
                                       rule.protocol_epochs(paper_path))
     log.info("tables from %d models: %s", len(runs), ", ".join(sorted(runs)) or "none")
@@ -157,9 +182,10 @@ def render_tables(
         "table2.md": tables.table2(paper, runs, complexity, table_models, uncertainty),
         "table3.md": tables.table3(paper, runs, complexity, uncertainty),
         "table4.md": tables.table4(paper, runs, complexity, uncertainty),
-        "leaderboard.md": tables.leaderboard(runs, uncertainty),
+        "leaderboard.md": tables.leaderboard(runs, uncertainty, backends),
         "reproduction.md": reproduction.render(verdicts, uncertainty),
         "table_eval.md": tables.table_eval(paper, runs, table_models, uncertainty),
+        BACKENDS_DOCUMENT: render_backends(backends, runs, table_models),
     }
 
 
@@ -179,11 +205,30 @@ def write_uncertainty_file(params: ReportParams) -> Path:
     return path
 
 
+def write_backends_file(params: ReportParams) -> Path:
+    """``out_dir/backends.json`` from ``out_dir/backends/NAME-seedK.json`` and the per-clip
+    ``models_dir/NAME/scores-seed-K/test.csv`` (an empty document without any)."""
+    start = time.perf_counter()
+    document = compute_backends(
+        load_runs(params.metrics_dir),
+        Path(params.out_dir) / BACKENDS_DIR,
+        params.models_dir,
+        params.reference_model,
+        params.bootstrap_resamples,
+        params.bootstrap_seed,
+    )
+    path = write_json(document, Path(params.out_dir) / BACKENDS_FILE)
+    log.info("bootstrap of the scoring backends of %d models: %.1f s", len(document["models"]),
+             time.perf_counter() - start)
+    return path
+
+
 def write_tables(params: ReportParams, paper_path: str | Path = PAPER_RESULTS) -> list[Path]:
-    """``uncertainty.json`` and every document of :data:`TABLE_FILES`; returns the files written."""
-    written = [write_uncertainty_file(params)]
+    """``uncertainty.json``, ``backends.json`` and every document of :data:`TABLE_FILES`;
+    returns the files written."""
+    written = [write_uncertainty_file(params), write_backends_file(params)]
     documents = render_tables(params.metrics_dir, params.complexity, written[0],
-                              params.table_models, params.reproduction, paper_path)
+                              params.table_models, params.reproduction, paper_path, written[1])
     out = Path(params.out_dir)
     for name, text in documents.items():
         (out / name).write_text(text)

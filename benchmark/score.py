@@ -1,28 +1,44 @@
 """Scoring new recordings with a trained model: anomaly score + normal/anomalous decision.
 
-The core of ``python -m benchmark score --model NAME PATH...`` (see :mod:`benchmark.__main__`).
-A clip's machine type and ID come from its DCASE path (``<type>/<split>/<label>_id_XX_N.wav``,
-:func:`benchmark.data.layout.parse_clip_path`) or are given for all files at once. Its score is
-the model's anomaly score (:func:`benchmark.evaluation.scores.anomaly_scores`, larger = more
-anomalous) and the decision compares it with a threshold taken from the distribution of the
-model's scores on its own (normal) training clips, ``models/NAME/train_scores.csv``: by default
-the 90th percentile of the clip's (type, ID), or of its machine type, or of all training clips.
+The core of ``python -m benchmark score --model NAME [--backend BACKEND] PATH...`` (see
+:mod:`benchmark.__main__`). A clip's machine type and ID come from its DCASE path
+(``<type>/<split>/<label>_id_XX_N.wav``, :func:`benchmark.data.layout.parse_clip_path`) or are
+given for all files at once.
+
+Its score is by default (backend ``loss``) the model's own anomaly score
+(:func:`benchmark.evaluation.scores.anomaly_scores`, larger = more anomalous) and the decision
+compares it with a threshold taken from the distribution of the model's scores on its own
+(normal) training clips, ``models/NAME/seed-K/train_scores.csv``: by default the 90th
+percentile of the clip's (type, ID), or of its machine type, or of all training clips.
+
+With another *scoring backend* (a name of ``scoring.backends`` in ``params.yaml``,
+:mod:`benchmark.scoring`), the backend is fitted per machine ID (``"type/id"``) on the run's
+reference clips, the ``train_*`` arrays of ``models/NAME/seed-K/embeddings.npz`` (the clips of
+``train_scores.csv``), and scores each file's embedding (or residual) from the same forward
+pass (:func:`benchmark.evaluation.scores.clip_outputs` / ``frame_outputs``). The configuration
+the scoring stage used for the run, ``models/NAME/scores-seed-K/backends.json``, wins over
+``params.yaml``'s (a warning when they differ), and the thresholds are the same percentiles of
+the backend's column of ``models/NAME/scores-seed-K/train.csv`` (the reference clips'
+cross-fitted scores, ``scoring.threshold_folds``) (:func:`load_backend`,
+:func:`backend_thresholds`).
 
 Clips are read at the sample rate and length the model was trained with (``data`` of
 ``final.pt``; 16 kHz and :func:`default_clip_samples` for older checkpoints), and scoring with a
 model trained on synthetic data logs a warning.
 
-A file that cannot be scored (name does not parse, (type, ID) unknown to the model, unreadable
-audio) becomes a :class:`ClipError` naming it; the other files are still scored.
+A file that cannot be scored (name does not parse, (type, ID) unknown to the model or without
+reference clips for the backend, unreadable audio) becomes a :class:`ClipError` naming it; the
+other files are still scored.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,9 +47,19 @@ import torch
 from benchmark.data.audio import AudioError, load_clip_with_length
 from benchmark.data.layout import SAMPLE_RATE, LayoutError, parse_clip_path
 
+if TYPE_CHECKING:
+    from benchmark.evaluation.scores import ClipOutputs
+    from benchmark.scoring.backends import ScoringBackend
+    from benchmark.scoring.params import BackendConfig, ScoringParams
+    from benchmark.scoring.stage import RunInputs
+
 Scope = Literal["id", "type", "all"]
 SCOPES: tuple[str, ...] = ("id", "type", "all")
 TRAIN_SCORES = "train_scores.csv"
+LOSS = "loss"
+"""The default backend: the model's own score, thresholds from :data:`TRAIN_SCORES`."""
+BACKENDS_FILE = "backends.json"  # models/NAME/scores-seed-K/: what scored the run
+BACKEND_TRAIN_SCORES = "train.csv"  # models/NAME/scores-seed-K/: cross-fitted reference scores
 OUTPUT_COLUMNS = ["path", "machine_type", "machine_id", "score", "threshold", "decision"]
 
 log = logging.getLogger(__name__)
@@ -130,6 +156,133 @@ def read_train_scores(model_dir: str | Path) -> pd.DataFrame:
     return frame
 
 
+def backend_thresholds(scores_dir: Path, name: str, percentile: float = 90.0,
+                       scope: Scope = "id") -> Thresholds:
+    """:func:`thresholds_from_scores` of backend ``name``'s column of ``scores_dir/train.csv``
+    (the reference clips' cross-fitted scores the scoring stage writes)."""
+    path = scores_dir / BACKEND_TRAIN_SCORES
+    frame = pd.read_csv(path, dtype={"machine_id": str, "path": str}) if path.is_file() else None
+    if frame is None or name not in frame.columns:
+        what = "not found" if frame is None else f"has no column {name!r}"
+        raise ValueError(
+            f"{path} {what}: no cross-fitted training scores of backend {name} to take a "
+            "threshold from; give a fixed --threshold, or set scoring.threshold_folds (>= 2) "
+            "and run dvc repro")
+    scores = frame[["machine_type", "machine_id"]].assign(score=frame[name].to_numpy(float))
+    return thresholds_from_scores(scores, percentile, scope)
+
+
+def run_scores_dir(model_dir: Path) -> Path:
+    """``models/NAME/scores-seed-K``, the scoring stage's outputs for run ``models/NAME/seed-K``."""
+    from benchmark.scoring.stage import scores_folder
+    from benchmark.training.checkpoint import run_seed
+
+    seed = run_seed(model_dir)
+    if seed is None:
+        raise ValueError(f"{model_dir}: a run of the older layout (no seed-K folder) has no "
+                         "embeddings for the scoring backends; train it again, or score with "
+                         f"--backend {LOSS}")
+    return scores_folder(model_dir.parent.parent, model_dir.parent.name, seed)
+
+
+@dataclass(frozen=True)
+class FittedBackend:
+    """A scoring backend fitted per machine ID (``"type/id"``) on a run's reference clips."""
+
+    config: BackendConfig
+    backend: ScoringBackend
+
+    def check(self, clip: _Clip) -> None:
+        """``ValueError`` naming the file when its machine ID has no reference clips."""
+        if _group(clip) not in self.backend.states_:
+            raise ValueError(
+                f"{clip.path}: machine {_group(clip)} has no reference clips in the run, so "
+                f"backend {self.config.name} cannot score it (it knows "
+                f"{', '.join(sorted(self.backend.states_))})")
+
+    def inputs(self, outputs: ClipOutputs) -> np.ndarray:
+        """``(B, D)``: what the backend reads of a batch's forward pass."""
+        if self.config.input == "score":
+            return outputs.score[:, None]
+        return getattr(outputs, self.config.input)
+
+    def score(self, x: np.ndarray, clips: Sequence[_Clip]) -> np.ndarray:
+        """``(B,)`` scores of inputs ``x (B, D)`` of ``clips``."""
+        return self.backend.score(x, np.array([_group(c) for c in clips]))
+
+
+def _group(clip: _Clip) -> str:
+    return f"{clip.machine_type}/{clip.machine_id}"
+
+
+def load_backend(model_dir: Path, name: str, params_path: str | Path) -> FittedBackend:
+    """Backend ``name`` as it scored run ``model_dir`` (see :func:`resolve_backend`), fitted on
+    the run's reference clips (``embeddings.npz``'s ``train_*``, grouped by ``"type/id"``)."""
+    from benchmark.config import load_section
+    from benchmark.scoring.params import ScoringParams
+    from benchmark.scoring.stage import id_groups, read_run
+
+    scores_dir = run_scores_dir(model_dir)
+    params = load_section("scoring", ScoringParams, params_path)
+    run = read_run(model_dir)
+    config = resolve_backend(name, params, read_backends_file(scores_dir), run, scores_dir)
+    x, groups = run.inputs["train"][config.input], id_groups(run.scores["train"])
+    try:
+        backend = config.create().fit(x, groups)
+    except ValueError as error:
+        raise ValueError(f"backend {name} cannot be fitted on the {len(x)} reference clips of "
+                         f"{model_dir}: {error}") from None
+    return FittedBackend(config, backend)
+
+
+def read_backends_file(scores_dir: Path) -> dict[str, Any] | None:
+    """``scores_dir/backends.json`` (``{backends, skipped, threshold_folds}``), None if absent."""
+    path = scores_dir / BACKENDS_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        return {"backends": dict(data["backends"]), "skipped": dict(data.get("skipped", {}))}
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: unreadable ({error}); run the scoring stage again "
+                         "(dvc repro)") from None
+
+
+def resolve_backend(name: str, params: ScoringParams, scored: dict[str, Any] | None,
+                    run: RunInputs, scores_dir: Path) -> BackendConfig:
+    """The configuration of backend ``name`` for ``run``: the one that scored it (``scored``,
+    :func:`read_backends_file`; a warning when ``params`` differs), else ``params``'s.
+
+    A backend the run's model has no input for (skipped) or an unknown name is a ``ValueError``
+    listing the valid choices for this model.
+    """
+    from benchmark.scoring.params import BackendConfig
+
+    if scored is None:
+        configs, skipped = {c.name: c for c in params.configs()}, {}
+    else:
+        configs = {n: BackendConfig(n, e["backend"], e["input"], dict(e.get("params", {})))
+                   for n, e in scored["backends"].items()}
+        skipped = dict(scored["skipped"])
+    skipped |= {n: f"input {c.input!r}: the model has none" for n, c in configs.items()
+                if c.input not in run.inputs["train"] and n not in skipped}
+    valid = [LOSS, *(n for n in configs if n not in skipped and n != LOSS)]
+    where = scores_dir / BACKENDS_FILE if scored is not None else "scoring.backends"
+    if name in skipped:
+        raise ValueError(f"backend {name} was skipped for {run.folder} ({skipped[name]}); valid "
+                         f"choices for this model ({where}): {', '.join(valid)}")
+    if name not in configs:
+        raise ValueError(f"unknown backend {name!r}; valid choices for this model ({where}): "
+                         f"{', '.join(valid)}")
+    config = configs[name]
+    mine = params.config(name) if name in params.backends else None
+    if scored is not None and mine != config:
+        log.warning("scoring.backends.%s of the params file (%s) is not what scored %s (%s): "
+                    "using the run's (dvc repro scores the run with the params file's)", name,
+                    None if mine is None else mine.describe(), scores_dir, config.describe())
+    return config
+
+
 def collect_files(paths: Iterable[str | Path]) -> list[Path]:
     """Files as given, folders expanded to their ``*.wav`` files (recursive, sorted).
 
@@ -187,6 +340,7 @@ def score_files(
     files: Sequence[Path],
     thresholds: Thresholds,
     *,
+    backend: FittedBackend | None = None,
     machine: tuple[str, str] | None = None,
     sample_rate: int | None = None,
     clip_samples: int | None = None,
@@ -195,11 +349,11 @@ def score_files(
 ) -> tuple[pd.DataFrame, list[ClipError]]:
     """Score ``files`` with a :class:`~benchmark.training.checkpoint.TrainedModel`.
 
+    ``backend``: a fitted scoring backend (:func:`load_backend`) scores each file's embedding or
+    residual instead of the model's own score (None: that score, backend ``loss``).
     ``sample_rate`` and ``clip_samples`` default to the model's (see :func:`input_format`).
     Returns one row per scored file (``OUTPUT_COLUMNS``, input order) and the files that failed.
     """
-    from benchmark.evaluation.scores import anomaly_scores, frame_scores
-
     sample_rate, clip_samples = input_format(trained, sample_rate, clip_samples)
     if trained.data.get("data_source") == "synthetic":
         log.warning(
@@ -209,29 +363,77 @@ def score_files(
     errors: list[ClipError] = []
     rows: list[dict[str, object]] = []
     for batch in _loaded_batches(trained, files, machine, sample_rate, clip_samples, batch_size,
-                                 errors):
+                                 errors, backend):
         clips, waves, lengths = zip(*batch, strict=True)
         wave = torch.from_numpy(np.stack(waves)).to(device)  # (B, L)
         target = torch.tensor([c.class_index for c in clips], dtype=torch.long, device=device)
-        if trained.spec.objective == "reconstruction":  # each clip's own frames (whole clips)
-            front = trained.model.frontend
-            frames = torch.tensor([front.num_frames(n) for n in lengths], device=device)
-            scores = frame_scores(trained.model, front(wave), target, frames).cpu().numpy()
+        outputs = _forward(trained, wave, target, lengths, with_inputs=backend is not None)
+        if backend is None:
+            scored = list(zip(clips, outputs.score, strict=True))
         else:
-            scores = anomaly_scores(trained.model, trained.spec, wave, target)  # (B,)
-        for clip, score in zip(clips, scores, strict=True):
-            threshold = thresholds.get(clip.machine_type, clip.machine_id)
-            rows.append(
-                {
-                    "path": str(clip.path),
-                    "machine_type": clip.machine_type,
-                    "machine_id": clip.machine_id,
-                    "score": float(score),
-                    "threshold": threshold,
-                    "decision": "anomalous" if score > threshold else "normal",
-                }
-            )
+            scored = _backend_scores(backend, outputs, clips, errors)
+        rows += [_output_row(clip, score, thresholds) for clip, score in scored]
     return pd.DataFrame(rows, columns=OUTPUT_COLUMNS), errors
+
+
+def _forward(trained, wave: torch.Tensor, target: torch.Tensor, lengths: Sequence[int],
+             with_inputs: bool) -> ClipOutputs:
+    """One forward pass of a batch ``wave (B, L)`` of clips of ``lengths`` samples: the model's
+    scores and, ``with_inputs``, the embeddings (and residuals) the backends read (else an
+    empty ``(B, 0)`` embedding). Frame models score each clip's own frames (whole clips)."""
+    from benchmark.evaluation.scores import (
+        ClipOutputs,
+        anomaly_scores,
+        clip_outputs,
+        frame_outputs,
+        frame_scores,
+    )
+
+    model, spec = trained.model, trained.spec
+    if spec.objective == "reconstruction":
+        frames = torch.tensor([model.frontend.num_frames(n) for n in lengths], device=wave.device)
+        logmel = model.frontend(wave)
+        if with_inputs:
+            return frame_outputs(model, logmel, target, frames)
+        score = frame_scores(model, logmel, target, frames).cpu().numpy()
+    elif with_inputs:
+        return clip_outputs(model, spec, wave, target)
+    else:
+        score = anomaly_scores(model, spec, wave, target)  # (B,)
+    return ClipOutputs(score, np.empty((len(score), 0), dtype=np.float32))
+
+
+def _backend_scores(backend: FittedBackend, outputs: ClipOutputs, clips: Sequence[_Clip],
+                    errors: list[ClipError]) -> list[tuple[_Clip, float]]:
+    """``(clip, score)`` of a batch by ``backend``; a clip it refuses (a non-finite or zero
+    embedding) is appended to ``errors`` instead."""
+    x = backend.inputs(outputs)  # (B, D)
+    try:
+        return list(zip(clips, backend.score(x, clips), strict=True))
+    except ValueError:
+        pass  # find the clip(s) at fault
+    scored = []
+    for clip, row in zip(clips, x, strict=True):
+        try:
+            scored.append((clip, float(backend.score(row[None], [clip])[0])))
+        except ValueError as error:
+            errors.append(ClipError(clip.path, f"{clip.path}: {error}"))
+    return scored
+
+
+def _output_row(clip: _Clip, score: float | np.floating, thresholds: Thresholds
+                ) -> dict[str, object]:
+    """One row of :data:`OUTPUT_COLUMNS` (the decision compares ``score`` as it comes: a
+    float32 score with the threshold in float32, as ever)."""
+    threshold = thresholds.get(clip.machine_type, clip.machine_id)
+    return {
+        "path": str(clip.path),
+        "machine_type": clip.machine_type,
+        "machine_id": clip.machine_id,
+        "score": float(score),
+        "threshold": threshold,
+        "decision": "anomalous" if score > threshold else "normal",
+    }
 
 
 def _loaded_batches(
@@ -242,13 +444,16 @@ def _loaded_batches(
     clip_samples: int,
     batch_size: int,
     errors: list[ClipError],
+    backend: FittedBackend | None = None,
 ) -> Iterator[list[tuple[_Clip, np.ndarray, int]]]:
-    """Batches of (clip, waveform (L,), the clip's own samples); a file that fails is appended to
-    ``errors``."""
+    """Batches of (clip, waveform (L,), the clip's own samples); a file that fails (or whose
+    machine ID ``backend`` has no reference clips of) is appended to ``errors``."""
     batch: list[tuple[_Clip, np.ndarray, int]] = []
     for path in files:
         try:
             clip = identify(path, trained.class_to_index, trained.name, machine)
+            if backend is not None:
+                backend.check(clip)
             wave, length = load_clip_with_length(path, sample_rate=sample_rate,
                                                  num_samples=clip_samples)
         except (LayoutError, AudioError, ValueError, OSError) as error:

@@ -35,8 +35,8 @@ from benchmark.cli import entry_point
 from benchmark.config import ConfigError, flatten, load_section
 from benchmark.data.index import check_scorable
 from benchmark.device import claim_gpu, resolve_device
-from benchmark.evaluation.metrics import official_score, roc_table, summarise
-from benchmark.evaluation.scores import anomaly_scores, frame_scores
+from benchmark.evaluation.metrics import eval_section, roc_table, summarise
+from benchmark.evaluation.scores import ClipOutputs, clip_outputs, frame_outputs
 from benchmark.features.cache import FeatureCache, open_cache
 from benchmark.io import atomic_path, write_json_atomic
 from benchmark.training.checkpoint import FINAL, run_dir, run_stem, save_atomic
@@ -64,6 +64,8 @@ log = logging.getLogger("benchmark.train")
 SCORE_COLUMNS = ["path", "machine_type", "machine_id", "label", "score"]
 EVAL_SCORES = "eval_scores.csv"
 """Scores of the evaluation clips (split ``eval``) beside ``scores.csv``, same columns."""
+EMBEDDINGS = "embeddings.npz"
+"""What the scoring backends read, beside ``scores.csv`` (:func:`write_embeddings`)."""
 
 
 @dataclass
@@ -272,9 +274,19 @@ def _scoring_model(units: list[TrainingUnit], cache: FeatureCache, spec,
     return model
 
 
+@dataclass
+class ScoredSplit:
+    """One split's scores (columns :data:`SCORE_COLUMNS`) and, row for row, what the scoring
+    backends read: ``embedding (N, D)`` and, for the frame models, ``residual (N, R)``."""
+
+    scores: pd.DataFrame
+    embedding: np.ndarray
+    residual: np.ndarray | None
+
+
 def score_split(model: nn.Module, spec, cache: FeatureCache, split: str, batch_size: int,
-                device: torch.device, per_class: int = 0, amp: bool = False) -> pd.DataFrame:
-    """Anomaly score of every clip of ``split`` (columns :data:`SCORE_COLUMNS`).
+                device: torch.device, per_class: int = 0, amp: bool = False) -> ScoredSplit:
+    """Anomaly score, embedding (and residual) of every clip of ``split``.
 
     ``per_class > 0`` scores only the first ``per_class`` clips of each (type, ID). Frame models
     score the cached output of their front end (whole clips for the DCASE log-Mel).
@@ -290,22 +302,28 @@ def score_split(model: nn.Module, spec, cache: FeatureCache, split: str, batch_s
         raise ValueError(f"{cache.root}: {split} clips of machine IDs without training data: "
                          + ", ".join(f"{t}/{i}" for t, i in pairs))
     model.eval()
-    scores = np.empty(len(rows), dtype=np.float64)
-    for start in range(0, len(rows), batch_size):
-        part = rows.iloc[start:start + batch_size]
-        target = torch.tensor(part["class_index"].to_numpy(np.int64), device=device)
-        with autocast(device, amp):
-            if spec.objective == "reconstruction":
-                logmel, frames = cache.frame_logmel(model.frontend, part["row"].to_numpy())
-                values = frame_scores(model, logmel.to(device), target,
-                                      frames.to(device)).float().cpu().numpy()
-            else:
-                wave = cache.waves(part["row"].to_numpy()).to(device)  # (B, L)
-                values = anomaly_scores(model, spec, wave, target)
-        scores[start:start + len(part)] = values
+    parts = [_score_batch(model, spec, cache, rows.iloc[start:start + batch_size], device, amp)
+             for start in range(0, len(rows), batch_size)]
     out = rows[SCORE_COLUMNS[:-1]].copy()
-    out["score"] = scores
-    return out
+    out["score"] = np.concatenate([p.score for p in parts]) if parts else np.empty(0)
+    residuals = [p.residual for p in parts if p.residual is not None]
+    return ScoredSplit(out, _stack([p.embedding for p in parts]),
+                       _stack(residuals) if residuals else None)
+
+
+def _score_batch(model: nn.Module, spec, cache: FeatureCache, part: pd.DataFrame,
+                 device: torch.device, amp: bool) -> ClipOutputs:
+    target = torch.tensor(part["class_index"].to_numpy(np.int64), device=device)
+    with autocast(device, amp):
+        if spec.objective == "reconstruction":
+            logmel, frames = cache.frame_logmel(model.frontend, part["row"].to_numpy())
+            return frame_outputs(model, logmel.to(device), target, frames.to(device))
+        wave = cache.waves(part["row"].to_numpy()).to(device)  # (B, L)
+        return clip_outputs(model, spec, wave, target)
+
+
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays).astype(np.float32) if arrays else np.empty((0, 0), np.float32)
 
 
 def score_stats(train_scores: pd.DataFrame) -> dict[str, Any]:
@@ -329,11 +347,15 @@ def _evaluate(name: str, seed: int, model: nn.Module, spec, cache: FeatureCache,
     device = next(model.parameters()).device
     amp = train.amp and device.type == "cuda"
     tic = time.perf_counter()
-    train_scores = score_split(model, spec, cache, "train", train.score_batch_size, device,
-                               train.train_score_clips_per_class, amp)
-    test_scores = score_split(model, spec, cache, "test", train.score_batch_size, device,
-                              amp=amp)
-    eval_scores = _score_eval(model, spec, cache, train.score_batch_size, device, amp)
+    scored = {"train": score_split(model, spec, cache, "train", train.score_batch_size, device,
+                                   train.train_score_clips_per_class, amp),
+              "test": score_split(model, spec, cache, "test", train.score_batch_size, device,
+                                  amp=amp)}
+    if not cache.split("eval").empty:
+        scored["eval"] = score_split(model, spec, cache, "eval", train.score_batch_size, device,
+                                     amp=amp)
+    train_scores, test_scores = scored["train"].scores, scored["test"].scores
+    eval_scores = scored["eval"].scores if "eval" in scored else None
     log.info("%s: scored %d train + %d test (+ %d eval) clips (%.1f s)", name,
              len(train_scores), len(test_scores),
              0 if eval_scores is None else len(eval_scores), time.perf_counter() - tic)
@@ -349,6 +371,7 @@ def _evaluate(name: str, seed: int, model: nn.Module, spec, cache: FeatureCache,
     }, model_dir / FINAL)
     _write_csv(train_scores, model_dir / "train_scores.csv")
     _write_csv(test_scores, model_dir / "scores.csv")
+    write_embeddings(scored, model_dir / EMBEDDINGS)
     metrics = summarise(test_scores, model=name, data_source=cache.data_source,
                         epochs=params.epochs, seed=seed,
                         num_train_clips=int(len(cache.split("train"))))
@@ -370,14 +393,6 @@ def _evaluate(name: str, seed: int, model: nn.Module, spec, cache: FeatureCache,
     return TrainOutputs(model_dir, metrics_path, roc_path, metrics, history, None)
 
 
-def _score_eval(model: nn.Module, spec, cache: FeatureCache, batch_size: int,
-                device: torch.device, amp: bool) -> pd.DataFrame | None:
-    """Scores of the ``eval`` split's clips, or None when the cache has no eval split."""
-    if cache.split("eval").empty:
-        return None
-    return score_split(model, spec, cache, "eval", batch_size, device, amp=amp)
-
-
 def _add_eval(eval_scores: pd.DataFrame | None, model_dir: Path, metrics: dict[str, Any],
               detail: dict[str, Any]) -> None:
     """Write :data:`EVAL_SCORES` and add the ``eval`` sections to ``metrics`` and the per-ID
@@ -390,17 +405,19 @@ def _add_eval(eval_scores: pd.DataFrame | None, model_dir: Path, metrics: dict[s
     metrics["eval"], detail["eval"] = eval_section(eval_scores)
 
 
-def eval_section(eval_scores: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The metrics' ``eval`` section and the per-ID JSON's ``eval`` of the evaluation scores.
-
-    ``({"clips": N, "mean": {auc, pauc, auc_hmean, pauc_hmean, official}, "per_type": {...}},
-    {"per_id": {type: {id: {auc, pauc}}}})``, figures as :func:`summarise` and
-    :func:`official_score` (DCASE 2020) compute them.
-    """
-    summary = summarise(eval_scores)
-    mean = {**summary["mean"], "official": official_score(summary, year=2020)}
-    section = {"clips": int(len(eval_scores)), "mean": mean, "per_type": summary["per_type"]}
-    return section, {"per_id": summary["per_id"]}
+def write_embeddings(scored: dict[str, ScoredSplit], path: Path) -> Path:
+    """``{split}_path`` (the clips, in the order of that split's scores CSV),
+    ``{split}_embedding (N, D)`` float32 and, for the frame models, ``{split}_residual (N, R)``
+    of every scored split (train: the clips of ``train_scores.csv``), as one ``.npz``."""
+    arrays: dict[str, np.ndarray] = {}
+    for split, part in scored.items():
+        arrays[f"{split}_path"] = part.scores["path"].to_numpy(dtype=str)
+        arrays[f"{split}_embedding"] = part.embedding
+        if part.residual is not None:
+            arrays[f"{split}_residual"] = part.residual
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+    return path
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> Path:

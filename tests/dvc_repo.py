@@ -28,7 +28,8 @@ def tiny_params() -> dict[str, Any]:
     params["data"]["synthetic"].update(ids_per_type=1, eval_ids_per_type=1, train_clips_per_id=4,
                                        test_normal_per_id=2, test_anomaly_per_id=2, workers=2)
     params["features"].update(clip_samples=16000, dcase_clip_samples=16000)
-    params["train"].update(train_score_clips_per_class=2)
+    params["train"].update(train_score_clips_per_class=4)  # all 4: the backends' references
+    params["scoring"]["backends"]["knn_density"]["density_k"] = 1  # < 2 references per fold
     frame = {"epochs": 1, "clips_per_epoch": 0, "batch_size": 64, "lr": 1.0e-3,
              "weight_decay": 0.0, "optimizer": "adam", "eta_min_ratio": 0.1,
              "schedule_start_epoch": 0, "mixup_alpha": 0.0, "scope": "per_type",

@@ -52,7 +52,7 @@ def _expected_files(repo: Path) -> dict[Path, str]:
             listing = json.loads(_object(repo, out["md5"]).read_text())
             for entry in listing:
                 files[repo / out["path"] / entry["relpath"]] = entry["md5"]
-    assert {"data/raw", "data/features", "models/idnn/seed-0",
+    assert {"data/raw", "data/features", "models/idnn/seed-0", "models/idnn/scores-seed-0",
             "models/dcase2020_ae/seed-0"} <= outputs, outputs
     return files
 
@@ -60,8 +60,8 @@ def _expected_files(repo: Path) -> dict[Path, str]:
 def _on_disk(repo: Path) -> set[Path]:
     """The files found under the cached outputs (less the .dvcignore'd MLflow run id)."""
     found = set()
-    for out in ("data/raw", "data/features", *(p.relative_to(repo).as_posix()
-                                               for p in repo.glob("models/*/seed-*"))):
+    runs = [*repo.glob("models/*/seed-*"), *repo.glob("models/*/scores-seed-*")]
+    for out in ("data/raw", "data/features", *(p.relative_to(repo).as_posix() for p in runs)):
         found |= {p for p in (repo / out).rglob("*")
                   if p.is_file() and p.name != ".mlflow-run.json"}
     return found
@@ -126,7 +126,7 @@ def test_temp_experiment_applied_is_linked_and_leaves_the_cache_intact(repo):
     before = _expected_files(repo)
     done = run([DVC, "exp", "run", "--temp", "-n", "links-e2", "-S", "models.idnn.epochs=2"],
                repo, env={"DVC_ROOT": ""})
-    assert _ran(done.stdout) == {"train@idnn-0", "report"}, done.stdout
+    assert _ran(done.stdout) == {"train@idnn-0", "score@idnn-0", "report"}, done.stdout
     run([DVC, "exp", "apply", "links-e2"], repo)
     after = _expected_files(repo)
     changed = {p.relative_to(repo).as_posix() for p in after if after[p] != before.get(p)}

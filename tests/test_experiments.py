@@ -45,7 +45,7 @@ def test_temp_experiment_reruns_only_the_changed_model(repo):
     # lr 1e-5: DVC writes it as YAML 1.2's `1e-05`, a string to PyYAML's YAML 1.1 (issue 17)
     done = run([DVC, "exp", "run", "--temp", "-S", "models.idnn.epochs=2",
                 "-S", "models.idnn.lr=1e-5"], repo, env={"DVC_ROOT": ""})
-    assert _ran(done.stdout) == {"train@idnn-0", "report"}, done.stdout
+    assert _ran(done.stdout) == {"train@idnn-0", "score@idnn-0", "report"}, done.stdout
     runs = _search(f"sqlite:///{repo / 'mlflow.db'}")  # the repository's store, not the temp one
     assert len(runs) == before + 1
     new = runs[0]
@@ -54,6 +54,17 @@ def test_temp_experiment_reruns_only_the_changed_model(repo):
     assert new.data.tags["dvc_exp_name"] and len(new.data.tags["dvc_exp_baseline"]) == 40
     assert new.info.artifact_uri.startswith((repo / "mlartifacts").as_uri())
     assert not list((repo / ".dvc" / "tmp" / "exps").glob("tmp*/mlflow.db"))
+
+
+def test_changed_scoring_reruns_only_the_scoring_stages(repo):
+    done = run([DVC, "exp", "run", "--temp", "-S", "scoring.backends.knn.k=2"], repo,
+               env={"DVC_ROOT": ""})
+    assert _ran(done.stdout) == {"score@idnn-0", "score@dcase2020_ae-0", "report"}, done.stdout
+    # the workspace keeps the baseline (k = 1), whose eval split was scored too
+    board = json.loads((repo / "reports" / "backends" / "idnn-seed0.json").read_text())
+    assert board["backends"]["knn"]["params"] == {"k": 1, "density_k": 0}
+    assert "eval" in board["backends"]["knn"] and board["backends"]["knn"]["eval"]["clips"] > 0
+    assert (repo / "models" / "idnn" / "scores-seed-0" / "eval.csv").is_file()
 
 
 def _free_port() -> int:
@@ -175,4 +186,5 @@ def test_metrics_files_hold_summaries_only(repo):
 
 def test_adding_a_seed_adds_runs_and_keeps_the_others(repo):
     done = run([DVC, "exp", "run", "--temp", "-S", "seeds=[0,1]"], repo, env={"DVC_ROOT": ""})
-    assert _ran(done.stdout) == {"train@idnn-1", "train@dcase2020_ae-1", "report"}, done.stdout
+    assert _ran(done.stdout) == {"train@idnn-1", "train@dcase2020_ae-1", "score@idnn-1",
+                                 "score@dcase2020_ae-1", "report"}, done.stdout

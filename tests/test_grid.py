@@ -65,7 +65,8 @@ def test_the_grid_runs_two_at_a_time_and_records_what_dvc_repro_would(base, tmp_
     done = _grid(grid)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "4 stages recorded" in done.stdout and "up to 2 at once" in done.stdout, done.stdout
-    assert _ran(done.stdout) == {"complexity", "report"}, done.stdout  # the rest, by dvc repro
+    scored = {f"score@{m}-{k}" for m in ("idnn", "dcase2020_ae") for k in (0, 1)}
+    assert _ran(done.stdout) == {*scored, "complexity", "report"}, done.stdout  # by dvc repro
     assert "Data and pipelines are up to date" in run([DVC, "status"], grid).stdout
     assert not _ran(run([DVC, "repro"], grid, env={"DVC_ROOT": ""}).stdout)
 

@@ -236,8 +236,8 @@ def test_leaderboard_ranks_runs_per_data_source_and_warns_about_synthetic_data(
     assert synthetic < text.index("`proposed`") < text.index("`stgram_mfn`") < text.index("`idnn`")
     assert _row(text[dcase:synthetic], "1")[1] == "`mobilenetv2`"
     row = _row(text[synthetic:], "1")  # ranks restart within each data source
-    assert row[1:] == ["`proposed`", "90.00", "80.00", "89.00", "79.00", "synthetic", "3",
-                       "1 seed (0)", "288"]
+    assert row[1:] == ["`proposed`", "loss", "90.00", "80.00", "89.00", "79.00", "synthetic",
+                       "3", "1 seed (0)", "288"]
 
 
 def test_several_seeds_show_mean_and_std(reports: Path) -> None:
@@ -248,7 +248,7 @@ def test_several_seeds_show_mean_and_std(reports: Path) -> None:
     assert runs["proposed"].seeds == (0, 1, 2)
     board = tables.leaderboard(runs)  # 90 / 70 / 50 -> 70 ± 20: below stgram_mfn and idnn
     row = _row(board, "3")
-    assert row[1:3] == ["`proposed`", "70.00 ± 20.00"] and row[-2] == "3 seeds (0, 1, 2)"
+    assert row[1:4] == ["`proposed`", "loss", "70.00 ± 20.00"] and row[-2] == "3 seeds (0, 1, 2)"
     assert _row(board, "1")[-2] == "1 seed (0)"
     table1 = tables.table1(load_paper(), runs, ["proposed"])
     assert _row(table1, "Proposed (ours, synthetic, 3 ep, 3 seeds)")[1] == "70.00 ± 20.00"
@@ -314,12 +314,12 @@ def test_uncertainty_file_and_tables_show_intervals_and_the_paired_test(scored: 
     board = (scored / "leaderboard.md").read_text()
     assert "200 resamples, seed 0" in board and "95 % confidence interval" in board
     header = _row(board, "Rank")
-    assert header[:8] == ["Rank", "Model", "AUC", "AUC 95 % CI", "pAUC", "pAUC 95 % CI",
-                          "AUC hmean", "pAUC hmean"]
-    assert header[8:11] == ["ΔAUC vs proposed", "ΔAUC 95 % CI", "p"]
+    assert header[:9] == ["Rank", "Model", "Backend", "AUC", "AUC 95 % CI", "pAUC",
+                          "pAUC 95 % CI", "AUC hmean", "pAUC hmean"]
+    assert header[9:12] == ["ΔAUC vs proposed", "ΔAUC 95 % CI", "p"]
     idnn = _row(board, "1")
-    assert idnn[1] == "`idnn`" and idnn[3].startswith("[") and float(idnn[8]) > 20
-    assert float(idnn[10]) < 0.05 and "n.s." not in idnn[10]
+    assert idnn[1] == "`idnn`" and idnn[4].startswith("[") and float(idnn[9]) > 20
+    assert float(idnn[11]) < 0.05 and "n.s." not in idnn[11]
     proposed = _board_row(board, "proposed")
     assert proposed["ΔAUC vs proposed"] == tables.REFERENCE
     copy = _board_row(board, "proposed_h64")
@@ -368,7 +368,7 @@ def test_stale_or_missing_scores_get_no_interval(scored: Path) -> None:
     board = (scored / "leaderboard.md").read_text()
     assert "`idnn`: no interval" in board and "(stale)" in board
     assert "`stgram_mfn`: no interval" in board and "not found" in board
-    assert _row(board, "1")[1:4] == ["`idnn`", "99.00", tables.MISSING]
+    assert _row(board, "1")[1:5] == ["`idnn`", "loss", "99.00", tables.MISSING]
 
 
 def test_tables_render_from_git_tracked_files_alone(scored: Path) -> None:

@@ -190,7 +190,18 @@ def test_planted_anomaly_scores_highest_in_its_group(data, name, kwargs):
 
 
 def test_every_backend_is_covered():
-    assert {name for name, _ in CONFIGS} == set(list_backends())
+    assert {name for name, _ in CONFIGS} == set(list_backends()) - {"loss"}
+
+
+def test_loss_returns_the_model_score_unchanged():
+    rng = np.random.default_rng(0)
+    own = rng.normal(size=(12, 1))  # the model's own scores, one column
+    groups = np.repeat(GROUPS[:2], 6)
+    backend = create_backend("loss").fit(own[:8], groups[:8])
+    got = backend.score(own, groups)
+    assert got.dtype == np.float64 and np.array_equal(got, own[:, 0])  # bit for bit
+    with pytest.raises(ValueError, match="loss: expects the model's score as one column, got 3"):
+        create_backend("loss").fit(rng.normal(size=(8, 3)), groups[:8])
 
 
 # ------------------------------------------------------------ local-density normalisation
@@ -226,8 +237,9 @@ def test_density_normalisation_removes_a_per_group_scale(seed, k):
 
 
 def test_registry_names_order_and_specs():
-    assert list_backends() == ["knn", "kmeans", "mahalanobis", "selective_mahalanobis"]
-    assert [get_spec(n).input for n in list_backends()] == ["embedding"] * 3 + ["residual"]
+    assert list_backends() == ["loss", "knn", "kmeans", "mahalanobis", "selective_mahalanobis"]
+    assert [get_spec(n).input for n in list_backends()] == (
+        ["score"] + ["embedding"] * 3 + ["residual"])
     for name in list_backends():
         spec = get_spec(name)
         assert spec.name == name and spec.description and spec.reference
@@ -240,9 +252,10 @@ def test_registry_names_order_and_specs():
 
 
 def test_unknown_backend_lists_valid_names():
-    with pytest.raises(KeyError, match="'loss'.*knn, kmeans, mahalanobis, selective_mahalanobis"):
-        create_backend("loss")
-    with pytest.raises(KeyError, match="valid names: knn"):
+    with pytest.raises(KeyError, match="'lof'.*loss, knn, kmeans, mahalanobis, "
+                                       "selective_mahalanobis"):
+        create_backend("lof")
+    with pytest.raises(KeyError, match="valid names: loss, knn"):
         get_spec("nearest")
 
 

@@ -74,6 +74,7 @@ class TinyAutoencoder(nn.Module):
         super().__init__()
         self.frontend = LogMel()
         self.net = nn.Sequential(nn.Linear(640, bottleneck), nn.ReLU(), nn.Linear(bottleneck, 640))
+        self.bottleneck_width = bottleneck
 
     def frames(self, logmel: torch.Tensor) -> torch.Tensor:
         windows = logmel.unfold(-1, 5, 1)  # (B, 128, T-4, 5)
@@ -81,6 +82,9 @@ class TinyAutoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x / 50.0) * 50.0
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net[0](x / 50.0)  # (..., bottleneck)
 
     def target(self, x: torch.Tensor) -> torch.Tensor:
         return x

@@ -69,6 +69,14 @@ def _mlp(sizes: Sequence[int], batch_norm: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _bottleneck_end(hidden: Sequence[int], batch_norm: bool) -> int:
+    """How many modules of :func:`_mlp` lead to the narrowest hidden layer's pre-activation
+    (its Dense, and its BatchNorm when ``batch_norm``), the first one on a tie."""
+    per_layer = 3 if batch_norm else 2  # Dense [-> BN] -> ReLU
+    narrowest = min(range(len(hidden)), key=lambda i: hidden[i])
+    return narrowest * per_layer + per_layer - 1
+
+
 class FrameModel(nn.Module):
     """Base of the frame models: ``frontend`` (log-Mel), :meth:`frames`, :meth:`target`."""
 
@@ -88,6 +96,19 @@ class FrameModel(nn.Module):
         """What the prediction of ``x (..., 640)`` is compared with."""
         return x
 
+    def net_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What ``self.net`` reads of ``x (..., 640)``."""
+        return x
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The bottleneck code of ``x (..., 640)``: ``(..., width)`` of the narrowest hidden
+        layer, its pre-activation (after its BatchNorm for the AE, before the ReLU that zeroes
+        about half of it). The embedding the scoring backends read of a frame model."""
+        net_input = self.net_input(x)
+        flat = net_input.reshape(-1, net_input.shape[-1])  # (N, in): BatchNorm1d over features
+        code = self.net[:self.bottleneck_end](flat)  # (N, width)
+        return code.reshape(*x.shape[:-1], code.shape[-1])
+
 
 class DenseAutoencoder(FrameModel):
     """DCASE 2020 baseline autoencoder: ``(..., 640)`` -> reconstruction ``(..., 640)``."""
@@ -95,6 +116,8 @@ class DenseAutoencoder(FrameModel):
     def __init__(self, layers: Sequence[int] = AE_LAYERS, frontend: str = "dcase") -> None:
         super().__init__(frontend)
         self.net = _mlp((INPUT_DIM, *layers, INPUT_DIM), batch_norm=True)
+        self.bottleneck_end = _bottleneck_end(layers, batch_norm=True)
+        self.bottleneck_width = min(layers)
         for module in self.net:
             if isinstance(module, nn.Linear):  # Keras defaults: Glorot-uniform, zero bias
                 nn.init.xavier_uniform_(module.weight)
@@ -111,10 +134,15 @@ class IDNN(FrameModel):
     def __init__(self, layers: Sequence[int] = IDNN_LAYERS, frontend: str = "dcase") -> None:
         super().__init__(frontend)
         self.net = _mlp((INPUT_DIM - N_MELS, *layers, N_MELS), batch_norm=False)
+        self.bottleneck_end = _bottleneck_end(layers, batch_norm=False)
+        self.bottleneck_width = min(layers)
+
+    def net_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The 4 outer frames of ``x (..., 640)``: ``(..., 512)``."""
+        return torch.cat([x[..., :CENTRE.start], x[..., CENTRE.stop:]], dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outer = torch.cat([x[..., :CENTRE.start], x[..., CENTRE.stop:]], dim=-1)  # (..., 512)
-        return self.net(outer)  # (..., 128)
+        return self.net(self.net_input(x))  # (..., 128)
 
     def target(self, x: torch.Tensor) -> torch.Tensor:
         return x[..., CENTRE]  # (..., 128)

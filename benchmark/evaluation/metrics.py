@@ -120,3 +120,16 @@ def roc_table(scores: pd.DataFrame) -> pd.DataFrame:
         fpr, tpr, _ = roc_curve(_binary(group["label"]), group["score"].to_numpy(float))
         parts.append(pd.DataFrame({"machine_type": machine_type, "fpr": fpr, "tpr": tpr}))
     return pd.concat(parts, ignore_index=True)
+
+
+def eval_section(eval_scores: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metrics' ``eval`` section and the per-ID JSON's ``eval`` of the evaluation scores.
+
+    ``({"clips": N, "mean": {auc, pauc, auc_hmean, pauc_hmean, official}, "per_type": {...}},
+    {"per_id": {type: {id: {auc, pauc}}}})``, figures as :func:`summarise` and
+    :func:`official_score` (DCASE 2020) compute them.
+    """
+    summary = summarise(eval_scores)
+    mean = {**summary["mean"], "official": official_score(summary, year=2020)}
+    section = {"clips": int(len(eval_scores)), "mean": mean, "per_type": summary["per_type"]}
+    return section, {"per_id": summary["per_id"]}

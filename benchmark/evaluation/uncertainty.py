@@ -20,7 +20,10 @@ score (:func:`roc_areas`): no Python loop over resamples.
 - :func:`bootstrap_cells`: the same resamples of one run, for every cell of the tables: the mean
   over types and each machine type (:func:`cell_metrics`); :func:`pooled_intervals` pools the
   runs of several seeds in a two-level bootstrap (clips, then seeds drawn with replacement), so
-  an interval reflects both the test clips and the training seeds.
+  an interval reflects both the test clips and the training seeds; :func:`pool_runs` keeps the
+  pooled resamples, so two poolings of as many runs are compared with :func:`paired_difference`.
+- ``column``: every function reading a scores table takes the name of its score column
+  (``score`` by default), so each scoring backend's column of one table is resampled alike.
 
 Counts depend on the test clips (their IDs, labels and paths) and ``seed`` only, never on the
 scores: two models evaluated with the same seed see the very same resamples.
@@ -49,6 +52,8 @@ LEVEL = 0.95  # confidence level of the intervals
 MAX_FPR = 0.1  # pAUC range, as in metrics.auc_pauc
 PAUC_MIN_NORMAL = 100  # normal clips per machine ID below which a pAUC interval is not reliable
 MEAN_CELL = "mean"  # the cell of the mean over machine types (the others are machine types)
+SCORE_COLUMN = "score"  # the score column of a scores table (another one can be named)
+CLIP_COLUMNS = ("path", "machine_type", "machine_id", "label")  # what identifies a scored clip
 
 
 @dataclass(frozen=True)
@@ -70,11 +75,18 @@ class ScoredClips:
     key: str  # identifies the clips (not the scores): equal keys -> the same resamples
 
     @classmethod
-    def from_frame(cls, scores: pd.DataFrame) -> ScoredClips:
-        """Columns ``machine_type, machine_id, label, score`` (and ``path`` when known)."""
-        missing = {"machine_type", "machine_id", "label", "score"} - set(scores.columns)
+    def from_frame(cls, scores: pd.DataFrame, column: str = SCORE_COLUMN) -> ScoredClips:
+        """Columns ``machine_type, machine_id, label`` and ``column`` (and ``path`` when known).
+
+        ``column``: the score column (``score`` in a train-stage scores file; a scoring
+        backend's name in a score-stage file), held as ``score`` in :attr:`frame`.
+        """
+        missing = {"machine_type", "machine_id", "label", column} - set(scores.columns)
         if missing:
             raise ValueError(f"scores table lacks columns {sorted(missing)}")
+        if column != SCORE_COLUMN:
+            clip_columns = [c for c in CLIP_COLUMNS if c in scores]
+            scores = scores[clip_columns + [column]].rename(columns={column: SCORE_COLUMN})
         order = [c for c in ("machine_type", "machine_id", "label", "path") if c in scores]
         frame = scores.sort_values(order, kind="stable").reset_index(drop=True)
         anomalous = _binary(frame["label"]).astype(bool)
@@ -223,9 +235,12 @@ class Bootstrap:
         return len(self.auc_samples)
 
 
-def bootstrap(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> Bootstrap:
-    """Stratified bootstrap of one model's mean AUC and pAUC over its test clips."""
-    clips = ScoredClips.from_frame(scores)
+def bootstrap(
+    scores: pd.DataFrame, resamples: int = 1000, seed: int = 0, column: str = SCORE_COLUMN
+) -> Bootstrap:
+    """Stratified bootstrap of one model's mean AUC and pAUC over its test clips (the scores of
+    ``column``)."""
+    clips = ScoredClips.from_frame(scores, column)
     auc, pauc = mean_metrics(clips)
     auc_samples, pauc_samples = mean_metrics(clips, resample_counts(clips, resamples, seed))
     return Bootstrap(float(auc[0]), float(pauc[0]), auc_samples, pauc_samples, clips.key, seed,
@@ -256,13 +271,17 @@ class CellBootstrap:
                          self.clips_key, self.seed, self.min_normal)
 
 
-def bootstrap_cells(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> CellBootstrap:
-    """Stratified bootstrap of one run's mean and per-type AUC / pAUC over its test clips.
+def bootstrap_cells(
+    scores: pd.DataFrame, resamples: int = 1000, seed: int = 0, column: str = SCORE_COLUMN
+) -> CellBootstrap:
+    """Stratified bootstrap of one run's mean and per-type AUC / pAUC over its test clips (the
+    scores of ``column``).
 
     The resamples are those of :func:`bootstrap` with the same ``seed`` (so its ``mean`` cell
-    equals :func:`bootstrap`'s ``auc_samples`` / ``pauc_samples`` exactly).
+    equals :func:`bootstrap`'s ``auc_samples`` / ``pauc_samples`` exactly); they depend on the
+    clips only, so every score column of one table is resampled alike (a paired test).
     """
-    clips = ScoredClips.from_frame(scores)
+    clips = ScoredClips.from_frame(scores, column)
     estimates = {
         cell: {metric: float(values[0]) for metric, values in metrics.items()}
         for cell, metrics in cell_metrics(clips).items()
@@ -279,20 +298,20 @@ def seed_draws(seeds: int, resamples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, seeds, size=(resamples, seeds))
 
 
-def pooled_intervals(
-    runs: Sequence[CellBootstrap], seed: int, level: float = LEVEL
-) -> dict[str, dict[str, Interval]]:
-    """Two-level bootstrap of the mean over runs (seeds) of every cell: ``{cell: {metric: CI}}``.
+def pool_runs(runs: Sequence[CellBootstrap], seed: int) -> CellBootstrap:
+    """Two-level bootstrap of the mean over runs (seeds) of every cell, as one
+    :class:`CellBootstrap`: ``estimates`` the mean over runs of the unresampled values,
+    ``samples[cell][metric][r]`` the mean of the values at resample ``r`` of as many runs as there
+    are, drawn with replacement (:func:`seed_draws` with ``seed``).
 
     All ``runs`` must be :func:`bootstrap_cells` of the same clips with the same resamples and
-    seed (so resample ``r`` is the same clips for every run). For each resample ``r``,
-    :func:`seed_draws` picks as many runs as there are, with replacement, and their values at
-    ``r`` are averaged; the percentile interval of those averages is the cell's interval, and
-    the estimate is the mean over runs of the unresampled values. One run: the plain clip
-    bootstrap (the same interval as :func:`interval` of its samples).
+    seed (so resample ``r`` is the same clips for every run). Two poolings of as many runs with
+    the same ``seed`` draw the same runs at every resample: the difference of their ``mean``
+    cells (:meth:`CellBootstrap.mean_bootstrap`) is a paired two-level test
+    (:func:`paired_difference`). One run: its own samples.
     """
     if not runs:
-        raise ValueError("pooled_intervals needs at least one run")
+        raise ValueError("pooled intervals need at least one run")
     first = runs[0]
     for other in runs[1:]:
         if other.clips_key != first.clips_key:
@@ -301,17 +320,35 @@ def pooled_intervals(
             raise ValueError("pooled intervals need the same resamples (count and seed) for all")
     draws = seed_draws(len(runs), first.resamples, seed)  # (R, S)
     columns = np.arange(first.resamples)[:, None]
-    out: dict[str, dict[str, Interval]] = {}
+    estimates: dict[str, dict[str, float]] = {}
+    samples: dict[str, dict[str, np.ndarray]] = {}
     for cell, metrics in first.samples.items():
         if not all(cell in run.samples for run in runs):
             continue
-        out[cell] = {}
+        estimates[cell], samples[cell] = {}, {}
         for metric in metrics:
             stacked = np.stack([run.samples[cell][metric] for run in runs])  # (S, R)
-            pooled = stacked[draws, columns].mean(axis=1)  # (R,)
-            estimate = float(np.mean([run.estimates[cell][metric] for run in runs]))
-            out[cell][metric] = interval(estimate, pooled, level)
-    return out
+            samples[cell][metric] = stacked[draws, columns].mean(axis=1)  # (R,)
+            estimates[cell][metric] = float(np.mean([run.estimates[cell][metric] for run in runs]))
+    return CellBootstrap(estimates, samples, first.clips_key, first.seed,
+                         min(run.min_normal for run in runs), first.clips)
+
+
+def pooled_intervals(
+    runs: Sequence[CellBootstrap], seed: int, level: float = LEVEL
+) -> dict[str, dict[str, Interval]]:
+    """Two-level bootstrap of the mean over runs (seeds) of every cell: ``{cell: {metric: CI}}``.
+
+    The percentile intervals of :func:`pool_runs` (the estimate: the mean over runs of the
+    unresampled values). One run: the plain clip bootstrap (the same interval as
+    :func:`interval` of its samples).
+    """
+    pooled = pool_runs(runs, seed)
+    return {
+        cell: {metric: interval(pooled.estimates[cell][metric], values, level)
+               for metric, values in metrics.items()}
+        for cell, metrics in pooled.samples.items()
+    }
 
 
 @dataclass(frozen=True)

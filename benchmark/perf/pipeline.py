@@ -192,6 +192,7 @@ def render(result: dict[str, Any]) -> str:
         f"about {round(repro['total_s'] / 60)} minutes.", "",
         "| stage | seconds |", "|---|---|",
         *[f"| `{s['stage']}` | {s['seconds']:.1f} |" for s in repro["stages"]], "",
+        *_group_shares(repro),
         f"A second `dvc repro` ran no stage ({result['second_repro']['total_s']:.1f} s).", "",
         "## Two queued one-model experiments", "",
         f"`dvc exp run --queue` with `{queue['experiments'][0]}` and with "
@@ -213,6 +214,22 @@ def render(result: dict[str, Any]) -> str:
         f"{disk['together'] / 2**20:.0f} MiB |", "",
     ]
     return "\n".join(lines)
+
+
+STAGE_GROUPS = ("train@", "score@")
+"""Stage families whose summed time and share of the total the report states."""
+
+
+def _group_shares(repro: dict[str, Any]) -> list[str]:
+    """One line per stage family of :data:`STAGE_GROUPS` present: its stages' seconds and share
+    of the total (``score@``: the scoring backends' cost in the default run)."""
+    lines = []
+    for prefix in STAGE_GROUPS:
+        seconds = [s["seconds"] for s in repro["stages"] if s["stage"].startswith(prefix)]
+        if seconds:
+            lines.append(f"The {len(seconds)} `{prefix}*` stages: {sum(seconds):.0f} s, "
+                         f"{100 * sum(seconds) / repro['total_s']:.1f} % of the total.")
+    return [*lines, ""] if lines else []
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,10 @@
   intervals of the mean and each machine type, for the test set and, when scored, the evaluation
   set (:func:`model_cells`); :func:`load_uncertainty` reads it back (in %). The tables are
   built from that file, never from ``models/`` (DVC-tracked, absent from a git checkout), so the
-  committed tables can be regenerated from git-tracked files alone.
+  committed tables can be regenerated from git-tracked files alone. Its parts serve the scoring
+  backends' ``reports/backends.json`` too (:mod:`benchmark.reporting.backends`):
+  :class:`ScoreBootstraps` (any score column of a scores file), :func:`model_bootstrap` (the run
+  of a model's row), :func:`reproducing_seeds` (the seeds a pooled interval may use).
 
 A malformed file is a ``ValueError`` naming the file and the key.
 """
@@ -25,7 +28,8 @@ import json
 import logging
 import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,11 +146,11 @@ class ModelRuns:
 
     @property
     def mean(self) -> dict[str, float]:
-        return _mean_over_seeds([r.mean for r in self.runs])
+        return mean_over_seeds([r.mean for r in self.runs])
 
     @property
     def std(self) -> dict[str, float] | None:
-        return _std_over_seeds([r.mean for r in self.runs])
+        return std_over_seeds([r.mean for r in self.runs])
 
     @property
     def per_type(self) -> dict[str, dict[str, float]]:
@@ -169,12 +173,12 @@ class ModelRuns:
     @property
     def eval_mean(self) -> dict[str, float] | None:
         """The evaluation set's mean figures, mean over seeds (``None`` without an eval set)."""
-        return _mean_over_seeds([r.eval.mean for r in self.runs]) if self.has_eval else None
+        return mean_over_seeds([r.eval.mean for r in self.runs]) if self.has_eval else None
 
     @property
     def eval_std(self) -> dict[str, float] | None:
         """Their standard deviation over seeds (``None``: no eval set or a single seed)."""
-        return _std_over_seeds([r.eval.mean for r in self.runs]) if self.has_eval else None
+        return std_over_seeds([r.eval.mean for r in self.runs]) if self.has_eval else None
 
     @property
     def eval_per_type(self) -> dict[str, dict[str, float]] | None:
@@ -191,7 +195,7 @@ class ModelRuns:
     @property
     def seeds_text(self) -> str:
         """``1 seed (0)`` / ``3 seeds (0, 1, 2)``."""
-        return f"{_count(len(self.seeds), 'seed')} ({', '.join(map(str, self.seeds))})"
+        return seeds_text(self.seeds)
 
     @property
     def provenance(self) -> str:
@@ -210,12 +214,17 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _mean_over_seeds(means: list[dict[str, float]]) -> dict[str, float]:
+def seeds_text(seeds: Sequence[int]) -> str:
+    """``1 seed (0)`` / ``3 seeds (0, 1, 2)``."""
+    return f"{_count(len(seeds), 'seed')} ({', '.join(map(str, seeds))})"
+
+
+def mean_over_seeds(means: list[dict[str, float]]) -> dict[str, float]:
     """Key-wise mean of one dict of figures per seed (the keys of the first)."""
     return {key: statistics.fmean(m[key] for m in means) for key in means[0]}
 
 
-def _std_over_seeds(means: list[dict[str, float]]) -> dict[str, float] | None:
+def std_over_seeds(means: list[dict[str, float]]) -> dict[str, float] | None:
     """Key-wise sample standard deviation over seeds; ``None`` for a single seed."""
     if len(means) < 2:
         return None
@@ -227,7 +236,7 @@ def _per_type_over_seeds(
 ) -> dict[str, dict[str, float]]:
     """Per machine type present in every seed: the key-wise mean over seeds."""
     types = [t for t in per_type[0] if all(t in p for p in per_type)]
-    return {t: _mean_over_seeds([p[t] for p in per_type]) for t in types}
+    return {t: mean_over_seeds([p[t] for p in per_type]) for t in types}
 
 
 @dataclass(frozen=True)
@@ -256,7 +265,7 @@ def load_paper(path: str | Path = PAPER_RESULTS) -> dict[str, Any]:
 def load_run(path: str | Path) -> Run:
     """Read one metrics JSON (fractions) into a :class:`Run` (percent)."""
     path = Path(path)
-    try:
+    with named_errors(path, "metrics"):
         data = json.loads(path.read_text())
         return Run(
             model=str(data["model"]),
@@ -264,28 +273,37 @@ def load_run(path: str | Path) -> Run:
             epochs=int(data["epochs"]),
             seed=int(data["seed"]),
             num_train_clips=int(data["num_train_clips"]),
-            mean=_percent(data["mean"]),
-            per_type=_percent_per_type(data["per_type"]),
-            eval=_eval_section(data["eval"], path) if "eval" in data else None,
+            mean=percent(data["mean"]),
+            per_type=percent_per_type(data["per_type"]),
+            eval=eval_metrics(data["eval"], path) if "eval" in data else None,
             path=path,
         )
+
+
+@contextmanager
+def named_errors(path: Path, what: str) -> Iterator[None]:
+    """Errors of reading the JSON file ``path`` as ``ValueError`` naming it (and the key)."""
+    try:
+        yield
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from error
     except KeyError as error:
         raise ValueError(f"{path}: missing key {error}") from error
     except (TypeError, ValueError, AttributeError) as error:
-        raise ValueError(f"{path}: malformed metrics ({error})") from error
+        raise ValueError(f"{path}: malformed {what} ({error})") from error
 
 
-def _percent(values: Mapping[str, Any]) -> dict[str, float]:
+def percent(values: Mapping[str, Any]) -> dict[str, float]:
+    """Fractions (0..1) of a JSON mapping in %."""
     return {key: 100.0 * float(value) for key, value in values.items()}
 
 
-def _percent_per_type(per_type: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-    return {machine: _percent(values) for machine, values in per_type.items()}
+def percent_per_type(per_type: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """``{machine type: {auc, pauc}}`` fractions in %."""
+    return {machine: percent(values) for machine, values in per_type.items()}
 
 
-def _eval_section(section: Any, path: Path) -> EvalMetrics:
+def eval_metrics(section: Any, path: Path) -> EvalMetrics:
     """The ``eval`` section of a metrics JSON (fractions) in %; errors name the file and key."""
     if not isinstance(section, dict):
         raise ValueError(f"{path}: 'eval' must be a mapping, got {type(section).__name__}")
@@ -296,8 +314,8 @@ def _eval_section(section: Any, path: Path) -> EvalMetrics:
                if k not in section["mean"]]
     if missing:
         raise ValueError(f"{path}: missing key 'eval.mean.{missing[0]}'")
-    return EvalMetrics(int(section["clips"]), _percent(section["mean"]),
-                       _percent_per_type(section["per_type"]))
+    return EvalMetrics(int(section["clips"]), percent(section["mean"]),
+                       percent_per_type(section["per_type"]))
 
 
 def load_runs(metrics_dir: str | Path) -> dict[str, ModelRuns]:
@@ -433,17 +451,12 @@ def compute_uncertainty(
     notes: list[str] = []
     files = ScoreBootstraps(resamples, seed)
     for model in sorted(runs):
-        path = _scores_path(models_dir, model, runs[model])
-        if not path.is_file():
-            notes.append(f"`{model}`: no interval, {path} not found")
+        try:
+            found = model_bootstrap(model, runs[model], models_dir, files)
+        except NoScores as why:
+            notes.append(str(why))
             continue
-        cells = files.bootstrap(path)
-        boot = cells.mean_bootstrap()
-        matched = _matching_seed(boot, runs[model])
-        if matched is None:
-            notes.append(f"`{model}`: no interval, {path} does not match its metrics JSON (stale)")
-            continue
-        boots[model], seeds[model], clips[model] = boot, matched, cells.clips
+        boots[model], seeds[model], clips[model] = found.mean, found.seed, found.cells.clips
     if runs and reference not in boots:
         notes.append(f"no paired test: no scores of the reference model `{reference}`")
     entries = {}
@@ -461,10 +474,10 @@ def compute_uncertainty(
             "data_source": runs[model].data_source,
             "test_clips": clips[model],
             "min_normal_per_id": boot.min_normal,
-            "auc": _interval_json(unc.interval(boot.auc, boot.auc_samples, level)),
-            "pauc": _interval_json(unc.interval(boot.pauc, boot.pauc_samples, level)),
+            "auc": interval_json(unc.interval(boot.auc, boot.auc_samples, level)),
+            "pauc": interval_json(unc.interval(boot.pauc, boot.pauc_samples, level)),
             "vs_reference": None if difference is None else {
-                **_interval_json(difference.interval), "p_value": difference.p_value
+                **interval_json(difference.interval), "p_value": difference.p_value
             },
             "cells": model_cells(model, runs[model], models_dir, files, level, notes),
         }
@@ -481,18 +494,63 @@ def compute_uncertainty(
     }
 
 
+class NoScores(Exception):
+    """Why a model gets no interval (its note in ``reports/uncertainty.json``)."""
+
+
+@dataclass(frozen=True)
+class RunBootstrap:
+    """The bootstrap of the run a model's interval and paired test come from."""
+
+    seed: int  # the run whose scores reproduce its metrics JSON
+    cells: unc.CellBootstrap
+
+    @property
+    def mean(self) -> unc.Bootstrap:
+        return self.cells.mean_bootstrap()
+
+
+def model_bootstrap(
+    model: str, runs: ModelRuns, models_dir: str | Path, files: ScoreBootstraps
+) -> RunBootstrap:
+    """The bootstrap of ``models/NAME/seed-K/scores.csv`` of the model's lowest seed with scores,
+    when they reproduce the metrics JSON of one of its runs (else :class:`NoScores`, the note)."""
+    path = _scores_path(models_dir, model, runs)
+    if not path.is_file():
+        raise NoScores(f"`{model}`: no interval, {path} not found")
+    cells = files.bootstrap(path)
+    matched = _matching_seed(cells.mean_bootstrap(), runs)
+    if matched is None:
+        raise NoScores(f"`{model}`: no interval, {path} does not match its metrics JSON (stale)")
+    return RunBootstrap(matched, cells)
+
+
 class ScoreBootstraps:
-    """:func:`~benchmark.evaluation.uncertainty.bootstrap_cells` of each scores file, computed
-    once: the interval of a model's row and its pooled cells resample the same files."""
+    """:func:`~benchmark.evaluation.uncertainty.bootstrap_cells` of each score column of each
+    scores file, computed once (each file read once): the interval of a model's row and its
+    pooled cells resample the same files."""
 
     def __init__(self, resamples: int, seed: int) -> None:
         self.resamples, self.seed = resamples, seed
-        self._done: dict[Path, unc.CellBootstrap] = {}
+        self._frames: dict[Path, pd.DataFrame] = {}
+        self._done: dict[tuple[Path, str], unc.CellBootstrap] = {}
 
-    def bootstrap(self, path: Path) -> unc.CellBootstrap:
-        if path not in self._done:
-            self._done[path] = unc.bootstrap_cells(pd.read_csv(path), self.resamples, self.seed)
-        return self._done[path]
+    def columns(self, path: Path) -> list[str]:
+        """The columns of a scores file."""
+        return list(self._frame(path).columns)
+
+    def bootstrap(self, path: Path, column: str = unc.SCORE_COLUMN) -> unc.CellBootstrap:
+        """The bootstrap of the scores of ``column`` (``score``, or a scoring backend's name)."""
+        key = (path, column)
+        if key not in self._done:
+            self._done[key] = unc.bootstrap_cells(self._frame(path), self.resamples, self.seed,
+                                                  column)
+        return self._done[key]
+
+    def _frame(self, path: Path) -> pd.DataFrame:
+        if path not in self._frames:
+            self._frames[path] = pd.read_csv(path)
+        return self._frames[path]
 
 
 def model_cells(
@@ -511,29 +569,61 @@ def model_cells(
     """
     cells: dict[str, Any] = {}
     for split, name in SPLIT_FILES.items():
-        seeds, boots = [], []
-        for run in runs.runs:
-            expected = _expected(run, split)
-            if expected is None:
-                continue
-            path = _seed_scores_path(models_dir, model, run.seed, name)
-            why = None
-            if not path.is_file():
-                why = f"{path} not found"
-            else:
-                boot = files.bootstrap(path)
-                if not _reproduces(boot, *expected):
-                    why = f"{path} does not match {run.path} (stale)"
-                elif boots and boot.clips_key != boots[0].clips_key:
-                    why = f"{path} holds other clips than seed {seeds[0]}'s"
-            if why is not None:
-                notes.append(f"`{model}`: seed {run.seed} left out of the {split} cells, {why}")
-                continue
-            seeds.append(run.seed)
-            boots.append(boot)
+        candidates = [
+            SeedScores(run.seed, _seed_scores_path(models_dir, model, run.seed, name),
+                       unc.SCORE_COLUMN, *expected, run.path)
+            for run in runs.runs if (expected := _expected(run, split)) is not None
+        ]
+        seeds, boots = reproducing_seeds(candidates, files, f"`{model}`", f"the {split} cells",
+                                         notes)
         if boots:
-            cells[split] = _cells_json(seeds, boots, files.seed, level)
+            cells[split] = cells_json(seeds, boots, files.seed, level)
     return cells
+
+
+@dataclass(frozen=True)
+class SeedScores:
+    """One seed's score column of one split and the figures it must reproduce (in %)."""
+
+    seed: int
+    path: Path  # the scores file
+    column: str  # its score column
+    mean: Mapping[str, float]  # auc, pauc of the mean over types (%)
+    per_type: Mapping[str, Mapping[str, float]]  # machine type -> {auc, pauc} (%)
+    source: Path  # the JSON those figures come from
+
+
+def reproducing_seeds(
+    candidates: Iterable[SeedScores],
+    files: ScoreBootstraps,
+    owner: str,
+    cells: str,
+    notes: list[str],
+) -> tuple[list[int], list[unc.CellBootstrap]]:
+    """The seeds (and bootstraps) whose scores reproduce their figures, all on the clips of the
+    first of them: what a two-level interval pools. Every other seed is a note
+    ``<owner>: seed K left out of <cells>, <why>`` (file or column missing, stale, other clips).
+    """
+    seeds: list[int] = []
+    boots: list[unc.CellBootstrap] = []
+    for candidate in candidates:
+        path, why = candidate.path, None
+        if not path.is_file():
+            why = f"{path} not found"
+        elif candidate.column not in files.columns(path):
+            why = f"{path} has no column `{candidate.column}`"
+        else:
+            boot = files.bootstrap(path, candidate.column)
+            if not reproduces(boot, candidate.mean, candidate.per_type):
+                why = f"{path} does not match {candidate.source} (stale)"
+            elif boots and boot.clips_key != boots[0].clips_key:
+                why = f"{path} holds other clips than seed {seeds[0]}'s"
+        if why is not None:
+            notes.append(f"{owner}: seed {candidate.seed} left out of {cells}, {why}")
+            continue
+        seeds.append(candidate.seed)
+        boots.append(boot)
+    return seeds, boots
 
 
 def _expected(run: Run, split: str) -> tuple[dict[str, float], dict[str, dict[str, float]]] | None:
@@ -551,7 +641,7 @@ def _seed_scores_path(models_dir: str | Path, model: str, seed: int, name: str) 
     return legacy if not path.is_file() and legacy.is_file() else path
 
 
-def _reproduces(
+def reproduces(
     boot: unc.CellBootstrap, mean: Mapping[str, float], per_type: Mapping[str, Mapping[str, float]]
 ) -> bool:
     """The scores give the metrics JSON's mean and per-type AUC / pAUC (in %)."""
@@ -565,7 +655,7 @@ def _reproduces(
     )
 
 
-def _cells_json(
+def cells_json(
     seeds: list[int], boots: list[unc.CellBootstrap], seed: int, level: float
 ) -> dict[str, Any]:
     """One split of ``cells`` (fractions): the seeds, then the mean and per-type intervals."""
@@ -575,19 +665,24 @@ def _cells_json(
     return {
         "seeds": seeds,
         "min_normal_per_id": min(b.min_normal for b in boots),
-        "mean": {k: _interval_json(v) for k, v in pooled[unc.MEAN_CELL].items()},
+        "mean": {k: interval_json(v) for k, v in pooled[unc.MEAN_CELL].items()},
         "per_type": {
-            cell: {k: _interval_json(v) for k, v in pooled[cell].items()} for cell in ordered
+            cell: {k: interval_json(v) for k, v in pooled[cell].items()} for cell in ordered
         },
     }
 
 
-def _interval_json(interval: unc.Interval) -> dict[str, float]:
+def interval_json(interval: unc.Interval) -> dict[str, float]:
     return {"estimate": interval.estimate, "low": interval.low, "high": interval.high}
 
 
 def write_uncertainty(document: Mapping[str, Any], path: str | Path) -> Path:
     """Write the :func:`compute_uncertainty` document (stable key order, ends with a newline)."""
+    return write_json(document, path)
+
+
+def write_json(document: Mapping[str, Any], path: str | Path) -> Path:
+    """Write a git-tracked JSON document (stable key order, indented, ends with a newline)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
@@ -599,7 +694,7 @@ def load_uncertainty(path: str | Path) -> Uncertainty | None:
     path = Path(path)
     if not path.is_file():
         return None
-    try:
+    with named_errors(path, "uncertainty file"):
         data = json.loads(path.read_text())
         level, resamples = float(data["level"]), int(data["resamples"])
         models = {}
@@ -609,29 +704,23 @@ def load_uncertainty(path: str | Path) -> Uncertainty | None:
                 seed=int(entry["seed"]),
                 test_clips=int(entry["test_clips"]),
                 min_normal_per_id=int(entry["min_normal_per_id"]),
-                auc=_interval_percent(entry["auc"], level),
-                pauc=_interval_percent(entry["pauc"], level),
+                auc=interval_percent(entry["auc"], level),
+                pauc=interval_percent(entry["pauc"], level),
                 vs_reference=None if paired is None else unc.Difference(
-                    _interval_percent(paired, level), float(paired["p_value"]), resamples
+                    interval_percent(paired, level), float(paired["p_value"]), resamples
                 ),
-                cells={split: _cells_percent(cells, level)
+                cells={split: cells_percent(cells, level)
                        for split, cells in entry.get("cells", {}).items()},
             )
         method = data.get("cells_method")
         return Uncertainty(level, resamples, int(data["seed"]), str(data["reference"]), models,
                            tuple(str(n) for n in data["notes"]),
                            None if method is None else str(method))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from error
-    except KeyError as error:
-        raise ValueError(f"{path}: missing key {error}") from error
-    except (TypeError, ValueError, AttributeError) as error:
-        raise ValueError(f"{path}: malformed uncertainty file ({error})") from error
 
 
-def _cells_percent(entry: Mapping[str, Any], level: float) -> CellIntervals:
+def cells_percent(entry: Mapping[str, Any], level: float) -> CellIntervals:
     def metrics(values: Mapping[str, Any]) -> dict[str, unc.Interval]:
-        return {key: _interval_percent(ci, level) for key, ci in values.items()}
+        return {key: interval_percent(ci, level) for key, ci in values.items()}
 
     return CellIntervals(
         seeds=tuple(int(s) for s in entry["seeds"]),
@@ -641,5 +730,5 @@ def _cells_percent(entry: Mapping[str, Any], level: float) -> CellIntervals:
     )
 
 
-def _interval_percent(entry: Mapping[str, Any], level: float) -> unc.Interval:
+def interval_percent(entry: Mapping[str, Any], level: float) -> unc.Interval:
     return unc.Interval(*(100.0 * float(entry[k]) for k in ("estimate", "low", "high")), level)

@@ -30,9 +30,10 @@ Registered backends (the order of :func:`list_backends`):
   condition monitoring: A domain generalization baseline", EUSIPCO 2023;
   ``nttcslab/dcase2023_task2_baseline_ae``).
 
-The paper's own score (``loss``: the ArcFace cross-entropy of the clip's true ID, or the
-reconstruction error) is not a backend here: it is the model's own score and lives in
-:mod:`benchmark.evaluation.scores`.
+- ``loss``: the model's own score, registered first so that every scoring rule is a backend:
+  the paper's (the ArcFace cross-entropy of the clip's true ID; the reconstruction error of
+  the frame models, :mod:`benchmark.evaluation.scores`). It reads that score as a one-column
+  "embedding" (``input="score"``), fits nothing and returns it unchanged.
 
 Distances. The cosine backends L2-normalise every embedding (a zero embedding is an error) and
 search neighbours with scikit-learn's euclidean ``NearestNeighbors``; for unit vectors
@@ -61,18 +62,20 @@ from sklearn.preprocessing import normalize
 __all__ = [
     "BackendSpec",
     "ScoringBackend",
+    "LossBackend",
     "KNNBackend",
     "KMeansBackend",
     "MahalanobisBackend",
     "SelectiveMahalanobisBackend",
     "register_backend",
     "create_backend",
+    "backend_parameters",
     "list_backends",
     "get_spec",
     "DOMAINS",
 ]
 
-BackendInput = Literal["embedding", "residual"]
+BackendInput = Literal["score", "embedding", "residual"]
 DOMAINS = ("source", "target")
 
 
@@ -81,7 +84,8 @@ class BackendSpec:
     """What the scoring stage needs to know about a backend.
 
     ``input``: what the backend is meant to be fitted on, a model's ``"embedding"`` (e.g. the
-    vector before the ArcFace head) or its reconstruction ``"residual"`` (AE / IDNN).
+    vector before the ArcFace head), its reconstruction ``"residual"`` (AE / IDNN) or its own
+    anomaly ``"score"`` as one column (``loss``).
     """
 
     name: str
@@ -90,7 +94,7 @@ class BackendSpec:
     reference: str
 
     def __post_init__(self) -> None:
-        if self.input not in ("embedding", "residual"):
+        if self.input not in ("score", "embedding", "residual"):
             raise ValueError(f"backend {self.name!r}: unknown input {self.input!r}")
 
 
@@ -125,6 +129,11 @@ def list_backends() -> list[str]:
 def get_spec(name: str) -> BackendSpec:
     """The :class:`BackendSpec` of a registered backend (``KeyError`` listing valid names)."""
     return _lookup(name)[0]
+
+
+def backend_parameters(name: str) -> list[str]:
+    """The constructor parameters of a registered backend, in order."""
+    return [p for p in signature(_lookup(name)[1].__init__).parameters if p != "self"]
 
 
 def create_backend(name: str, **kwargs: Any) -> ScoringBackend:
@@ -273,6 +282,35 @@ class ScoringBackend:
 
     def _score_group(self, state: Any, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------
+# loss
+
+
+@register_backend(BackendSpec(
+    name="loss",
+    input="score",
+    description="the model's own anomaly score (the paper's: ArcFace cross-entropy of the true "
+                "ID; reconstruction error)",
+    reference="Neri & Carli 2024 (the paper's score); Koizumi et al. 2020 (the AE's)",
+))
+class LossBackend(ScoringBackend):
+    """The model's own score, unchanged: ``score(test (M, 1), groups)`` is ``test[:, 0]``.
+
+    Fitting checks the input and stores nothing, so cross-fitted training scores are the
+    training clips' own scores.
+    """
+
+    def __init__(self) -> None:
+        pass
+
+    def _fit_group(self, group: Any, x: np.ndarray, domains: np.ndarray) -> None:
+        if x.shape[1] != 1:
+            raise ValueError(f"loss: expects the model's score as one column, got {x.shape[1]}")
+
+    def _score_group(self, state: None, x: np.ndarray) -> np.ndarray:
+        return x[:, 0]
 
 
 # ---------------------------------------------------------------------------------------------
