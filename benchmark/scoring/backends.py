@@ -40,12 +40,14 @@ search neighbours with scikit-learn's euclidean ``NearestNeighbors``; for unit v
 ``|a - b|^2 = 2 - 2 cos(a, b)``, so the cosine distance is ``d^2 / 2``, in ``[0, 2]``. (ASDKit's
 ``Knn`` averages ``d / 2`` over the ``k`` neighbours instead, which is not the cosine distance;
 for ``k = 1`` the two rank clips identically.) The Mahalanobis backends return the distance
-``sqrt((x - mu)^T S^+ (x - mu))``, not its square (``S^+``: scikit-learn's ``precision_``, the
-pseudo-inverse of the covariance); within a group the square ranks clips identically.
+``sqrt((x - mu)^T S^+ (x - mu))``, not its square (``S^+``: a shrunk covariance's inverse, through
+its Cholesky factor; an unshrunk one's pseudo-inverse, what scikit-learn's ``precision_`` is);
+within a group the square ranks clips identically.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from inspect import signature
@@ -53,6 +55,7 @@ from numbers import Integral, Real
 from typing import Any, ClassVar, Literal, Self, TypeVar
 
 import numpy as np
+from scipy.linalg import LinAlgError, cholesky, pinvh, solve_triangular
 from sklearn.cluster import KMeans
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf, ShrunkCovariance
 from sklearn.metrics import pairwise_distances_chunked
@@ -460,11 +463,14 @@ Location = Literal["mean", "zero"]
 
 @dataclass(frozen=True)
 class Gaussian:
-    """One fitted covariance: the estimator, the location scored against, the precision."""
+    """One fitted covariance: the estimator, the location scored against, and either the lower
+    Cholesky factor of a shrunk (positive-definite) covariance or the pseudo-inverse of an
+    unshrunk one."""
 
     estimator: EmpiricalCovariance
     location: np.ndarray  # (D,)
-    precision: np.ndarray  # (D, D)
+    cholesky: np.ndarray | None  # (D, D) lower, L L^T = S
+    precision: np.ndarray | None  # (D, D) S^+
 
 
 def _check_shrinkage(backend: str, shrinkage: Any) -> Shrinkage:
@@ -484,11 +490,18 @@ def _check_location(backend: str, location: Any) -> Location:
 
 
 def _covariance(shrinkage: Shrinkage) -> EmpiricalCovariance:
+    """The estimator, without its ``precision_`` (:func:`_fit_gaussian` inverts, or factors)."""
     if shrinkage == "ledoit_wolf":
-        return LedoitWolf()
+        return LedoitWolf(store_precision=False)
     if shrinkage == "empirical":
-        return EmpiricalCovariance()
-    return ShrunkCovariance(shrinkage=shrinkage)
+        return EmpiricalCovariance(store_precision=False)
+    return ShrunkCovariance(shrinkage=shrinkage, store_precision=False)
+
+
+def _shrunk(estimator: EmpiricalCovariance) -> bool:
+    """True when the covariance is ``(1 - a) S + a mu I`` with ``a > 0``: positive definite,
+    its smallest eigenvalue at least ``a mu``."""
+    return float(getattr(estimator, "shrinkage_", getattr(estimator, "shrinkage", 0.0))) > 0
 
 
 def _fit_gaussian(backend: str, group: Any, x: np.ndarray, shrinkage: Shrinkage,
@@ -498,12 +511,20 @@ def _fit_gaussian(backend: str, group: Any, x: np.ndarray, shrinkage: Shrinkage,
                          "embedding(s); a covariance needs at least 2")
     estimator = _covariance(shrinkage).fit(x)  # covariance about the training mean
     centre = estimator.location_ if location == "mean" else np.zeros(x.shape[1])  # (D,)
-    return Gaussian(estimator, centre, estimator.precision_)
+    covariance = estimator.covariance_  # (D, D)
+    if _shrunk(estimator):  # a Cholesky factor: far cheaper than pinvh at D = 1280
+        with contextlib.suppress(LinAlgError):  # not positive definite after all: pinvh
+            return Gaussian(estimator, centre, cholesky(covariance, lower=True), None)
+    return Gaussian(estimator, centre, None, pinvh(covariance))  # what sklearn's precision_ is
 
 
 def _mahalanobis(gaussian: Gaussian, x: np.ndarray) -> np.ndarray:
     delta = x - gaussian.location  # (m, D)
-    squared = np.einsum("md,de,me->m", delta, gaussian.precision, delta)  # (m,)
+    if gaussian.cholesky is not None:  # |L^-1 delta|^2 = delta^T S^-1 delta
+        whitened = solve_triangular(gaussian.cholesky, delta.T, lower=True)  # (D, m)
+        squared = np.einsum("dm,dm->m", whitened, whitened)  # (m,)
+    else:
+        squared = np.einsum("md,de,me->m", delta, gaussian.precision, delta)  # (m,)
     return np.sqrt(np.maximum(squared, 0.0))
 
 
@@ -519,9 +540,10 @@ class MahalanobisBackend(ScoringBackend):
 
     ``shrinkage``: ``"ledoit_wolf"`` (``LedoitWolf``, default), ``"empirical"``
     (``EmpiricalCovariance``, the maximum-likelihood covariance, divided by N) or a float in
-    [0, 1] (``ShrunkCovariance`` with that coefficient). ``S^+`` is scikit-learn's
-    ``precision_``, a pseudo-inverse, so a singular covariance (fewer clips than dimensions,
-    without shrinkage) still scores. ``location="zero"`` scores the distance to the origin
+    [0, 1] (``ShrunkCovariance`` with that coefficient). A shrunk covariance is positive
+    definite and inverted through its Cholesky factor; without shrinkage ``S^+`` is the
+    pseudo-inverse (scikit-learn's ``precision_``), so a singular covariance (fewer clips than
+    dimensions) still scores. ``location="zero"`` scores the distance to the origin
     under the same (centred) covariance, as the DCASE 2023 baseline does for residuals.
     Each group needs at least 2 training embeddings.
     """
