@@ -95,13 +95,18 @@ def main(argv: list[str] | None = None) -> None:
         "| name | backend, input, parameters | fit s | score s per 1,000 test clips |",
         "|---|---|---:|---:|"]
     print("\n".join(lines), flush=True)
+    fits, scores = [], []
     for config in configs(args.profile):
         fit_s, score_s = time_backend(config, data[config.input])
         settings = ", ".join([config.backend, config.input]
                              + [f"{k}={v}" for k, v in config.params.items()])
-        lines.append(f"| {config.name} | {settings} | {fit_s:.2f} | "
-                     f"{score_s * 1000 / args.test_clips:.3f} |")
+        fits.append(fit_s)
+        scores.append(score_s * 1000 / args.test_clips)
+        lines.append(f"| {config.name} | {settings} | {fit_s:.2f} | {scores[-1]:.3f} |")
         print(lines[-1], flush=True)
+    lines += ["", f"Fit: {min(fits):.2f} s to {max(fits):.2f} s; score: at most "
+              f"{max(scores):.3f} s per 1,000 test clips."]
+    print(lines[-1])
     if args.out:
         Path(args.out).write_text("\n".join(lines) + "\n")
 
