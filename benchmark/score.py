@@ -58,8 +58,6 @@ SCOPES: tuple[str, ...] = ("id", "type", "all")
 TRAIN_SCORES = "train_scores.csv"
 LOSS = "loss"
 """The default backend: the model's own score, thresholds from :data:`TRAIN_SCORES`."""
-BACKENDS_FILE = "backends.json"  # models/NAME/scores-seed-K/: what scored the run
-BACKEND_TRAIN_SCORES = "train.csv"  # models/NAME/scores-seed-K/: cross-fitted reference scores
 OUTPUT_COLUMNS = ["path", "machine_type", "machine_id", "score", "threshold", "decision"]
 
 log = logging.getLogger(__name__)
@@ -160,7 +158,9 @@ def backend_thresholds(scores_dir: Path, name: str, percentile: float = 90.0,
                        scope: Scope = "id") -> Thresholds:
     """:func:`thresholds_from_scores` of backend ``name``'s column of ``scores_dir/train.csv``
     (the reference clips' cross-fitted scores the scoring stage writes)."""
-    path = scores_dir / BACKEND_TRAIN_SCORES
+    from benchmark.scoring.stage import SPLIT_FILE
+
+    path = scores_dir / SPLIT_FILE.format(split="train")  # the cross-fitted reference scores
     frame = pd.read_csv(path, dtype={"machine_id": str, "path": str}) if path.is_file() else None
     if frame is None or name not in frame.columns:
         what = "not found" if frame is None else f"has no column {name!r}"
@@ -237,6 +237,8 @@ def load_backend(model_dir: Path, name: str, params_path: str | Path) -> FittedB
 
 def read_backends_file(scores_dir: Path) -> dict[str, Any] | None:
     """``scores_dir/backends.json`` (``{backends, skipped, threshold_folds}``), None if absent."""
+    from benchmark.scoring.stage import BACKENDS_FILE
+
     path = scores_dir / BACKENDS_FILE
     if not path.is_file():
         return None
@@ -257,6 +259,7 @@ def resolve_backend(name: str, params: ScoringParams, scored: dict[str, Any] | N
     listing the valid choices for this model.
     """
     from benchmark.scoring.params import BackendConfig
+    from benchmark.scoring.stage import BACKENDS_FILE
 
     if scored is None:
         configs, skipped = {c.name: c for c in params.configs()}, {}

@@ -42,12 +42,7 @@ def anomaly_scores(model: nn.Module, spec, waveforms: torch.Tensor,
                    class_index: torch.Tensor) -> np.ndarray:
     """Scores ``(B,)`` of waveforms ``(B, L)`` (float in [-1, 1]) with classes ``(B,)``."""
     if spec.objective == "classification":
-        if (class_index < 0).any():
-            raise ValueError(
-                f"{spec.name}: cannot score clips of a machine ID without training data "
-                "(class_index -1) with a classification model"
-            )
-        return classifier_outputs(model, waveforms, class_index).score
+        return _classify(model, spec, waveforms, class_index)[0]
     if spec.objective == "reconstruction":
         return frame_scores(model, model.frontend(waveforms), class_index).cpu().numpy()
     raise ValueError(f"{spec.name}: unknown objective {spec.objective!r}")
@@ -58,24 +53,26 @@ def clip_outputs(model: nn.Module, spec, waveforms: torch.Tensor,
                  class_index: torch.Tensor) -> ClipOutputs:
     """:func:`anomaly_scores` of waveforms ``(B, L)`` with the embeddings (and residuals)."""
     if spec.objective == "classification":
-        if (class_index < 0).any():
-            raise ValueError(f"{spec.name}: cannot score clips of a machine ID without training "
-                             "data (class_index -1) with a classification model")
-        return classifier_outputs(model, waveforms, class_index)
+        score, emb = _classify(model, spec, waveforms, class_index)
+        return ClipOutputs(score, emb.float().cpu().numpy())
     if spec.objective == "reconstruction":
         return frame_outputs(model, model.frontend(waveforms), class_index)
     raise ValueError(f"{spec.name}: unknown objective {spec.objective!r}")
 
 
-def classifier_outputs(model: nn.Module, waveforms: torch.Tensor,
-                       class_index: torch.Tensor) -> ClipOutputs:
-    """An ID classifier's score (the cross-entropy of its margin logits for the true class) and
-    its embedding, the head's input."""
+def _classify(model: nn.Module, spec, waveforms: torch.Tensor,
+              class_index: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+    """An ID classifier's score ``(B,)`` (the cross-entropy of its margin logits for the true
+    class) and its embedding ``(B, h)`` on the device, the head's input."""
+    if (class_index < 0).any():
+        raise ValueError(
+            f"{spec.name}: cannot score clips of a machine ID without training data "
+            "(class_index -1) with a classification model"
+        )
     emb = model(waveforms)  # (B, h)
     with torch.autocast(emb.device.type, enabled=False):  # the head in float32 (see losses)
         logits = model.head(emb.float(), class_index)  # (B, num_classes)
-    score = F.cross_entropy(logits, class_index, reduction="none").cpu().numpy()
-    return ClipOutputs(score, emb.float().cpu().numpy())
+    return F.cross_entropy(logits, class_index, reduction="none").cpu().numpy(), emb
 
 
 @torch.inference_mode()

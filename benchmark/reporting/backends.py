@@ -65,6 +65,7 @@ from benchmark.reporting.results import (
     seeds_text,
     std_over_seeds,
 )
+from benchmark.scoring.stage import SPLIT_FILE, scores_folder
 from benchmark.training.checkpoint import run_stem
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,6 @@ LOSS = tables.BACKEND_LOSS  # the model's own score: the rows of Tables 1-4
 BACKENDS_DIR = "backends"  # <out_dir>/backends/NAME-seedK.json (score stage, DVC metrics)
 BACKENDS_FILE = "backends.json"  # <out_dir>/backends.json (git-tracked, like uncertainty.json)
 BACKENDS_DOCUMENT = "backends.md"  # <out_dir>/backends.md
-SCORES_DIR = "scores-seed-{seed}"  # <models_dir>/NAME/scores-seed-K/ (score stage)
-TEST_FILE = "test.csv"  # the test clips' scores, one column per backend
 SKIPPED = "skipped"  # a backend that does not apply to the model
 MEAN_KEYS = ("auc", "pauc", "auc_hmean", "pauc_hmean")
 PAIRED_METHOD = (
@@ -104,7 +103,7 @@ NO_BACKENDS = (
 
 def backend_scores_path(models_dir: str | Path, model: str, seed: int) -> Path:
     """``<models_dir>/NAME/scores-seed-K/test.csv``: one run's test scores, a column per backend."""
-    return Path(models_dir) / model / SCORES_DIR.format(seed=seed) / TEST_FILE
+    return scores_folder(models_dir, model, seed) / SPLIT_FILE.format(split="test")
 
 
 def backends_json_path(backends_dir: str | Path, model: str, seed: int) -> Path:

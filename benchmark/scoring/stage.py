@@ -53,6 +53,8 @@ log = logging.getLogger("benchmark.scoring")
 EMBEDDINGS = "embeddings.npz"  # benchmark.train.EMBEDDINGS (not imported: that pulls in torch)
 SCORE_FILES = {"train": "train_scores.csv", "test": "scores.csv", "eval": "eval_scores.csv"}
 KEY_COLUMNS = ["path", "machine_type", "machine_id", "label"]
+SPLIT_FILE = "{split}.csv"  # models/NAME/scores-seed-K/{train,test,eval}.csv: a column per backend
+BACKENDS_FILE = "backends.json"  # models/NAME/scores-seed-K/: what scored the run, what skipped
 
 
 def run_folder(models_dir: str | Path, model: str, seed: int) -> Path:
@@ -257,8 +259,8 @@ def _write_tables(result: BackendScores, out_dir: Path, folds: int) -> None:
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     for split, table in result.tables.items():
-        _write_csv(table, out_dir / f"{split}.csv")
-    write_json_atomic(out_dir / "backends.json", {
+        _write_csv(table, out_dir / SPLIT_FILE.format(split=split))
+    write_json_atomic(out_dir / BACKENDS_FILE, {
         "backends": {c.name: c.describe() for c in result.scored},
         "skipped": result.skipped, "threshold_folds": folds})
 
@@ -287,7 +289,7 @@ def track(outputs: StageOutputs, run_dir: Path, enabled: bool, uri: str,
                      resume_run_id=run_id) is None:
         return
     tracker.log_metrics(mlflow_metrics(outputs.metrics["backends"]))
-    for path in (outputs.metrics_path, outputs.scores_dir / "test.csv"):
+    for path in (outputs.metrics_path, outputs.scores_dir / SPLIT_FILE.format(split="test")):
         tracker.log_artifact(path, "backends")
     tracker.end()
 
