@@ -15,6 +15,10 @@ Commands:
   training recipe and epochs, with the seeds and run ids behind each figure, as markdown on
   stdout or ``--out`` (see :mod:`benchmark.reporting.runs`). An unreadable store or a missing
   experiment is an ``error:`` line naming it, exit code 1.
+- ``years [--out-dir reports/years] [--resamples N]``: every DCASE year's results from the MLflow
+  store: the cross-year leaderboard (models x years, official scores) and, per year 2021-2025
+  with runs, every model's official score with its bootstrap interval, AUC(source), AUC(target)
+  and pAUC, per machine type (see :mod:`benchmark.reporting.years`).
 
 - ``profile NAME``: the ``dvc exp run -S`` arguments that switch the pipeline to the protocol of
   ``profiles/NAME.yaml`` (checked against ``params.yaml`` first), e.g.
@@ -266,6 +270,44 @@ def run_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _years_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "years",
+        help="the cross-year leaderboard and every DCASE year's official scores",
+        description="From the MLflow store: reports/years/leaderboard.md (models x DCASE years, "
+        "official scores) and reports/years/dcaseYYYY.md per year 2021-2025 with runs (official "
+        "score with its bootstrap interval, AUC(source), AUC(target), pAUC, per machine type).",
+    )
+    add_store_arguments(parser)
+    parser.add_argument("--out-dir", type=Path, default=Path("reports/years"),
+                        help="folder of the documents (default: reports/years)")
+    parser.add_argument("--resamples", type=int, default=1000,
+                        help="bootstrap resamples per interval (default: 1000)")
+    parser.set_defaults(run=run_years)
+
+
+def run_years(args: argparse.Namespace) -> int:
+    """``years`` command; returns the exit code."""
+    from benchmark.config import ConfigError
+    from benchmark.reporting.runs import StoreError, collect_runs
+    from benchmark.reporting.years import mlflow_loader, write_years
+    from benchmark.training.tracking import store_settings
+
+    if args.resamples < 1:
+        print(f"error: --resamples must be >= 1, got {args.resamples}", file=sys.stderr)
+        return 2
+    try:
+        uri, experiment = store_settings(args.params, args.tracking_uri, args.experiment)
+        frame = collect_runs(uri, experiment)
+    except (ConfigError, StoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    written = write_years(frame, args.out_dir, mlflow_loader(uri), args.resamples)
+    for path in written:
+        print(path)
+    return 0
+
+
 def _profile_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "profile",
@@ -308,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _score_parser(sub)
     _leaderboard_parser(sub)
+    _years_parser(sub)
     _profile_parser(sub)
     ui_parser(sub)
     offline_plots.add_parser(sub)

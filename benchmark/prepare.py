@@ -2,7 +2,9 @@
 
 ``python -m benchmark.prepare [--params params.yaml]`` reads the ``data`` section only. By
 ``data.source``: ``synthetic`` generates machine sounds in the DCASE 2020 Task 2 layout,
-``dcase2020`` downloads the real archives from Zenodo, ``local`` indexes a folder in place.
+``dcase2020`` downloads the real archives from Zenodo, ``zenodo`` downloads a DCASE 2021-2025 year
+(``data.dataset``) through the Zenodo records API (:mod:`benchmark.data.zenodo`), ``local``
+indexes a folder in place.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ log = logging.getLogger(__name__)
 
 def prepare(params: DataParams) -> Path:
     """Build the data set the params describe; returns the path of its ``index.csv``."""
+    if params.source == "synthetic" and params.dataset != "dcase2020":
+        from benchmark.data.synthetic_shift import prepare_synthetic_year
+
+        return prepare_synthetic_year(params)
     if params.source == "synthetic":
         from benchmark.data.synthetic import prepare_synthetic
 
@@ -28,6 +34,10 @@ def prepare(params: DataParams) -> Path:
         from benchmark.data.download import prepare_dcase2020
 
         return prepare_dcase2020(params)
+    if params.source == "zenodo":
+        from benchmark.data.zenodo import prepare_zenodo
+
+        return prepare_zenodo(params)
     if params.source == "local":
         from benchmark.data.local import prepare_local
 

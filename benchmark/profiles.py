@@ -25,13 +25,39 @@ from benchmark.io import atomic_path
 PROFILES_DIR = Path("profiles")
 
 
-def read_profile(name: str, folder: str | Path = PROFILES_DIR) -> dict[str, Any]:
-    """The overlay ``<folder>/<name>.yaml``; errors name the file and the known profiles."""
+EXTENDS = "extends"
+"""A profile's key naming the profile it builds on (its overlay goes on top of that one's)."""
+
+
+def read_profile(name: str, folder: str | Path = PROFILES_DIR,
+                 _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The overlay ``<folder>/<name>.yaml``, on top of the profile its ``extends:`` names (the
+    DCASE 2021-2025 profiles extend ``paper``: the same recipes on another year's data); errors
+    name the file and the known profiles, or the cycle."""
     path = Path(folder) / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in Path(folder).glob("*.yaml"))
         raise ConfigError(f"profile {name!r} not found: {path} (profiles: {', '.join(known)})")
-    return read_params(path)
+    if name in _seen:
+        raise ConfigError(f"profile {name!r} extends itself: {' -> '.join((*_seen, name))}")
+    overlay = read_params(path)
+    base = overlay.pop(EXTENDS, None)
+    if base is None:
+        return overlay
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: '{EXTENDS}' must name a profile, got {base!r}")
+    return _overlay(read_profile(base, folder, (*_seen, name)), overlay)
+
+
+def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` merged onto ``base`` key by key (both are overlays: no key is required)."""
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _overlay(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def merge(base: dict[str, Any], overlay: dict[str, Any], where: str = "") -> dict[str, Any]:

@@ -62,6 +62,8 @@ from benchmark.training.tracking import (
 log = logging.getLogger("benchmark.train")
 
 SCORE_COLUMNS = ["path", "machine_type", "machine_id", "label", "score"]
+DOMAIN_COLUMNS = ["section", "domain"]
+"""Written after ``score`` for the DCASE 2021+ data sets (what their official metrics group by)."""
 EVAL_SCORES = "eval_scores.csv"
 """Scores of the evaluation clips (split ``eval``) beside ``scores.csv``, same columns."""
 EMBEDDINGS = "embeddings.npz"
@@ -139,9 +141,10 @@ def train_model(name: str, train: TrainParams, params: ModelParams, seed: int = 
                         "seed": seed,
                         "num_classes": len(cache.classes),
                         "num_train_clips": sum(len(u.data.rows) for u in units),
-                        "data_source": cache.data_source}),
+                        "data_source": cache.data_source, "dataset": cache.dataset}),
         tags={"model": name, "dvc_stage": f"train@{name}-{seed}", **dvc_tags(),
               "git_commit": git_commit(), "data_source": cache.data_source,
+              "dataset": cache.dataset,
               "data_fingerprint": cache.fingerprint, "seed": str(seed)},
         resume_run_id=(remembered_run(model_dir, identity)
                        if all(r is not None for r in resumes) else None),
@@ -302,24 +305,28 @@ def score_split(model: nn.Module, spec, cache: FeatureCache, split: str, batch_s
         raise ValueError(f"{cache.root}: {split} clips of machine IDs without training data: "
                          + ", ".join(f"{t}/{i}" for t, i in pairs))
     model.eval()
-    parts = [_score_batch(model, spec, cache, rows.iloc[start:start + batch_size], device, amp)
-             for start in range(0, len(rows), batch_size)]
+    groups = cache.class_groups()
+    groups = None if groups is None else torch.tensor(groups, device=device)
+    parts = [_score_batch(model, spec, cache, rows.iloc[start:start + batch_size], device, amp,
+                          groups) for start in range(0, len(rows), batch_size)]
     out = rows[SCORE_COLUMNS[:-1]].copy()
     out["score"] = np.concatenate([p.score for p in parts]) if parts else np.empty(0)
+    if cache.dataset != "dcase2020":
+        out[DOMAIN_COLUMNS] = rows[DOMAIN_COLUMNS]
     residuals = [p.residual for p in parts if p.residual is not None]
     return ScoredSplit(out, _stack([p.embedding for p in parts]),
                        _stack(residuals) if residuals else None)
 
 
 def _score_batch(model: nn.Module, spec, cache: FeatureCache, part: pd.DataFrame,
-                 device: torch.device, amp: bool) -> ClipOutputs:
+                 device: torch.device, amp: bool, groups: torch.Tensor | None) -> ClipOutputs:
     target = torch.tensor(part["class_index"].to_numpy(np.int64), device=device)
     with autocast(device, amp):
         if spec.objective == "reconstruction":
             logmel, frames = cache.frame_logmel(model.frontend, part["row"].to_numpy())
             return frame_outputs(model, logmel.to(device), target, frames.to(device))
         wave = cache.waves(part["row"].to_numpy()).to(device)  # (B, L)
-        return clip_outputs(model, spec, wave, target)
+        return clip_outputs(model, spec, wave, target, groups)
 
 
 def _stack(arrays: list[np.ndarray]) -> np.ndarray:
@@ -373,14 +380,17 @@ def _evaluate(name: str, seed: int, model: nn.Module, spec, cache: FeatureCache,
     _write_csv(test_scores, model_dir / "scores.csv")
     write_embeddings(scored, model_dir / EMBEDDINGS)
     metrics = summarise(test_scores, model=name, data_source=cache.data_source,
-                        epochs=params.epochs, seed=seed,
+                        dataset=cache.dataset, epochs=params.epochs, seed=seed,
                         num_train_clips=int(len(cache.split("train"))))
     reports = Path(train.reports_dir)
     stem = run_stem(name, seed)
     metrics_path = reports / "metrics" / f"{stem}.json"
     per_id = metrics.pop("per_id")  # detail: not a DVC metric (keeps `dvc exp show` readable)
     detail: dict[str, Any] = {"model": name, "seed": seed, "per_id": per_id}
+    add_official(test_scores, cache.dataset, metrics, detail)
     _add_eval(eval_scores, model_dir, metrics, detail)
+    if eval_scores is not None:
+        add_official(eval_scores, cache.dataset, metrics["eval"], detail["eval"])
     write_json_atomic(metrics_path, metrics)
     write_json_atomic(reports / "per_id" / f"{stem}.json", detail)
     roc = roc_table(test_scores)
@@ -403,6 +413,22 @@ def _add_eval(eval_scores: pd.DataFrame | None, model_dir: Path, metrics: dict[s
         return
     _write_csv(eval_scores, model_dir / EVAL_SCORES)
     metrics["eval"], detail["eval"] = eval_section(eval_scores)
+
+
+def add_official(scores: pd.DataFrame, dataset: str, section: dict[str, Any],
+                 detail: dict[str, Any]) -> None:
+    """DCASE 2021+: the year's official metrics of ``scores`` into a metrics ``section``
+    (``mean.official``: the official score; ``official``: per machine type) and its per-section
+    figures into ``detail["official_per_section"]``. DCASE 2020 adds nothing here (its test
+    figures are ``summarise``'s, its eval ``official`` is :func:`eval_section`'s)."""
+    if dataset == "dcase2020":
+        return
+    from benchmark.evaluation.domain_metrics import official_metrics
+
+    result = official_metrics(scores, dataset)
+    section["mean"]["official"] = result["official"]
+    section["official"] = {"dataset": dataset, "per_type": result["per_type"]}
+    detail["official_per_section"] = result["per_section"]
 
 
 def write_embeddings(scored: dict[str, ScoredSplit], path: Path) -> Path:
@@ -464,7 +490,7 @@ def _track_results(tracker: Tracker, outputs: TrainOutputs, per_type: bool = Fal
         for epoch, values in _type_means(outputs.history).items():
             tracker.log_metrics(values, step=epoch)
     metrics = outputs.metrics
-    final = {f"{k}_mean" if not k.endswith("hmean") else k: v
+    final = {k if k.endswith("hmean") or k == "official" else f"{k}_mean": v
              for k, v in metrics["mean"].items()}
     for machine_type, values in metrics["per_type"].items():
         final[f"auc_{machine_type}"] = values["auc"]

@@ -132,7 +132,8 @@ def test_the_per_id_detail_has_the_eval_ids(runs):
 
 def test_without_an_eval_split_the_outputs_are_the_development_ones(runs):
     dev = json.loads(runs.dev.metrics_path.read_text())
-    assert set(dev) == {"model", "data_source", "epochs", "seed", "num_train_clips", "mean",
+    assert set(dev) == {"model", "data_source", "dataset", "epochs", "seed", "num_train_clips",
+                            "mean",
                         "per_type"}
     assert set(_per_id(runs.dev)) == {"model", "seed", "per_id"}
     assert not (runs.dev.model_dir / EVAL_SCORES).exists()

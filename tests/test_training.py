@@ -86,7 +86,8 @@ def test_classifier_stage_writes_every_output(features, tmp_path):
         assert (model_dir / name).is_file(), name
     metrics = json.loads((tmp_path / "reports" / "metrics" / f"{TINY_CLS}-seed0.json").read_text())
     assert metrics == out.metrics
-    assert set(metrics) == {"model", "data_source", "epochs", "seed", "num_train_clips", "mean",
+    assert set(metrics) == {"model", "data_source", "dataset", "epochs", "seed", "num_train_clips",
+                            "mean",
                             "per_type"}  # per-ID detail is not a DVC metric (dvc exp show)
     detail = json.loads((tmp_path / "reports" / "per_id" / f"{TINY_CLS}-seed0.json").read_text())
     assert set(detail["per_id"]) == set(metrics["per_type"])

@@ -101,17 +101,23 @@ def register_tiny_models() -> None:
 
 def tiny_data_params(root: Path) -> DataParams:
     return from_dict(DataParams, {
-        "source": "synthetic", "root": str(root / "raw"), "sample_rate": 16000,
+        "source": "synthetic", "dataset": "dcase2020", "root": str(root / "raw"),
+        "sample_rate": 16000,
         "clip_samples": CLIP_SAMPLES, "machine_types": ["fan", "slider"],
         "synthetic": {"seed": 0, "ids_per_type": 2, "eval_ids_per_type": 0,
                       "train_clips_per_id": 4,
                       "test_normal_per_id": 2, "test_anomaly_per_id": 2,
-                      "anomaly_strength": 3.0, "workers": 2},
+                      "anomaly_strength": 3.0, "workers": 2,
+                      "target_train_per_id": 1, "domain_shift": 1.0},
         "dcase2020": {"base_url": "http://127.0.0.1:9", "additional_train": False,
                       "eval_test": False, "ground_truth_url": "http://127.0.0.1:9/x.csv",
                       "download_dir": str(root / "dl"), "keep_archives": False, "retries": 0,
                       "backoff_s": 0.0, "timeout_s": 1.0, "max_extract_gb": 1.0,
                       "max_compression_ratio": 50.0},
+        "zenodo": {"api_url": "http://127.0.0.1:9/api", "additional_train": False,
+                   "eval_test": False, "ground_truth_url": None, "download_dir": str(root / "dl"),
+                   "keep_archives": False, "retries": 0, "backoff_s": 0.0, "timeout_s": 1.0,
+                   "max_extract_gb": 1.0, "max_compression_ratio": 50.0},
         "local": {"path": None},
     }, "data")
 

@@ -130,12 +130,12 @@ def check_entries(archive: Path, entries: list[Entry], *, max_bytes: int, max_ra
     if total > max_bytes:
         raise ArchiveError(
             f"{archive}: would extract to {human_bytes(total)}, more than the limit of "
-            f"{human_bytes(max_bytes)} (data.dcase2020.max_extract_gb)"
+            f"{human_bytes(max_bytes)} (max_extract_gb of data.dcase2020 or data.zenodo)"
         )
     if total > max_ratio * max(packed, 1) and total > 1024**2:
         raise ArchiveError(
             f"{archive}: compression ratio {total / max(packed, 1):.0f} exceeds {max_ratio:g} "
-            "(data.dcase2020.max_compression_ratio); refusing a possible zip bomb"
+            "(max_compression_ratio of data.dcase2020 or data.zenodo); refusing a possible zip bomb"
         )
 
 

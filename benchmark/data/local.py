@@ -21,6 +21,9 @@ __all__ = ["MARKER", "check_replaceable", "prepare_local", "read_marker", "write
 
 log = logging.getLogger(__name__)
 
+DOWNLOADS = ("dcase2020", "zenodo")
+"""Sources whose data took hours to download: no other source replaces their folder."""
+
 
 def prepare_local(params: DataParams) -> Path:
     """Index ``data.local.path`` (DCASE layout) without copying; returns ``<data.root>/index.csv``.
@@ -37,7 +40,7 @@ def prepare_local(params: DataParams) -> Path:
         raise ConfigError(f"'data.local.path' is {params.local.path!r}: no such folder")
     root = Path(params.root).absolute()
     check_replaceable(root, "local")
-    index = build_index(folder, params.selected_types())
+    index = build_index(folder, params.selected_types(), params.dataset)
     with atomic_path(root, directory=True) as tmp:
         write_index(index, tmp / "index.csv", base=folder)
         write_marker(tmp, params, "local", clips_root=params.local.path)
@@ -59,8 +62,10 @@ def check_replaceable(root: Path, source: str) -> None:
             f"data.root {root} is not empty and was not written by benchmark.prepare; "
             "remove it or set another data.root"
         )
-    if marker.get("source") == "dcase2020" and source != "dcase2020":
+    downloaded = marker.get("source")
+    if downloaded in DOWNLOADS and source != downloaded:
+        dataset = (marker.get("params") or {}).get("dataset", "dcase2020")
         raise FileExistsError(
-            f"data.root {root} holds the downloaded DCASE 2020 data; set another data.root for "
+            f"data.root {root} holds the downloaded {dataset} data; set another data.root for "
             f"the {source} data, or delete the folder yourself"
         )

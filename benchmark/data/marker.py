@@ -42,3 +42,10 @@ def clips_root(index_folder: str | Path) -> Path:
     marker = read_marker(index_folder) or {}
     given = marker.get("clips_root")
     return Path(given).expanduser() if given else Path(index_folder)
+
+
+def marker_dataset(root: str | Path) -> str:
+    """The data set (``data.dataset``) ``prepare`` wrote ``root`` from; ``dcase2020`` when the
+    folder has no marker or its marker predates the key."""
+    params = (read_marker(root) or {}).get("params") or {}
+    return str(params.get("dataset", "dcase2020"))

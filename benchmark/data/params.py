@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from benchmark.config import ConfigError
+from benchmark.data.datasets import DATASETS, get_dataset
 from benchmark.data.layout import ADDITIONAL_IDS, DEV_IDS, MACHINE_TYPES
 
 
@@ -48,6 +49,8 @@ class SyntheticParams:
     test_anomaly_per_id: int
     anomaly_strength: float
     workers: int
+    target_train_per_id: int
+    domain_shift: float
 
     def validate(self) -> None:
         for key in (
@@ -66,6 +69,12 @@ class SyntheticParams:
             )
         if self.workers < 0:
             raise ConfigError(f"'data.synthetic.workers' must be >= 0, got {self.workers}")
+        if self.target_train_per_id < 1:
+            raise ConfigError("'data.synthetic.target_train_per_id' must be >= 1, "
+                              f"got {self.target_train_per_id}")
+        if self.domain_shift < 0:
+            raise ConfigError(
+                f"'data.synthetic.domain_shift' must be >= 0, got {self.domain_shift}")
 
 
 @dataclass
@@ -105,6 +114,39 @@ class Dcase2020Params:
 
 
 @dataclass
+class ZenodoParams:
+    """``data.zenodo``: the DCASE 2021-2025 archives, listed by the Zenodo records API."""
+
+    api_url: str
+    additional_train: bool
+    eval_test: bool
+    ground_truth_url: str | None
+    download_dir: str
+    keep_archives: bool
+    retries: int
+    backoff_s: float
+    timeout_s: float
+    max_extract_gb: float
+    max_compression_ratio: float
+
+    def validate(self) -> None:
+        for key in ("api_url", "ground_truth_url"):
+            url = getattr(self, key)
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise ConfigError(f"'data.zenodo.{key}' must be an http(s) URL, got {url!r}")
+        if not self.download_dir:
+            raise ConfigError("'data.zenodo.download_dir' must not be empty")
+        for key in ("retries", "backoff_s"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"'data.zenodo.{key}' must be >= 0, got {getattr(self, key)}")
+        for key in ("timeout_s", "max_extract_gb"):
+            _positive(f"data.zenodo.{key}", getattr(self, key))
+        if self.max_compression_ratio < 1:
+            raise ConfigError("'data.zenodo.max_compression_ratio' must be >= 1, "
+                              f"got {self.max_compression_ratio}")
+
+
+@dataclass
 class LocalParams:
     """``data.local``: a folder the user already has in the DCASE layout."""
 
@@ -115,20 +157,31 @@ class LocalParams:
 class DataParams:
     """``data``: which data set ``prepare`` builds and where."""
 
-    source: Literal["synthetic", "dcase2020", "local"]
+    source: Literal["synthetic", "dcase2020", "zenodo", "local"]
+    dataset: str
     root: str
     sample_rate: int
     clip_samples: int
     machine_types: list[str]
     synthetic: SyntheticParams
     dcase2020: Dcase2020Params
+    zenodo: ZenodoParams
     local: LocalParams
 
     def validate(self) -> None:
         if not self.root:
             raise ConfigError("'data.root' must not be empty")
+        if self.dataset not in DATASETS:
+            raise ConfigError(
+                f"'data.dataset' is {self.dataset!r}, not one of {', '.join(DATASETS)}")
         _positive("data.sample_rate", self.sample_rate)
         _positive("data.clip_samples", self.clip_samples)
+        if self.dataset != "dcase2020":
+            self._validate_year()
+            return
+        if self.source == "zenodo":
+            raise ConfigError("'data.source' zenodo serves DCASE 2021-2025; DCASE 2020 downloads "
+                              "with 'data.source: dcase2020'")
         self._validate_machine_types()
         most = min(len(available_ids(t)) for t in self.machine_types)
         if self.synthetic.ids_per_type > most:
@@ -141,20 +194,46 @@ class DataParams:
         if self.source == "local" and not self.local.path:
             raise ConfigError("'data.local.path' must be set when 'data.source' is 'local'")
 
-    def _validate_machine_types(self) -> None:
+    def _validate_year(self) -> None:
+        """The checks of a DCASE 2021-2025 data set: its own machine types and sources."""
+        spec = get_dataset(self.dataset)
+        self._validate_machine_types(spec.machine_types)
+        if self.source == "dcase2020":
+            raise ConfigError(f"'data.source' dcase2020 downloads DCASE 2020 only; "
+                              f"{self.dataset} downloads with 'data.source: zenodo'")
+        if self.source == "synthetic":
+            if spec.layout != "dcase2022":
+                raise ConfigError(f"'data.source' synthetic generates the DCASE 2022+ layout; "
+                                  f"{self.dataset} has the {spec.layout} layout (use zenodo/local)")
+            unknown = [t for t in self.machine_types if t not in spec.dev_types]
+            if unknown:
+                raise ConfigError(f"'data.machine_types': synthetic {self.dataset} data has the "
+                                  f"development types {list(spec.dev_types)} only, not {unknown}")
+            most = min(len(spec.dev_sections[t]) for t in self.machine_types)
+            if self.synthetic.ids_per_type > most:
+                raise ConfigError(f"'data.synthetic.ids_per_type' is {self.synthetic.ids_per_type},"
+                                  f" but {self.dataset} has {most} development section(s) per type")
+            if self.synthetic.eval_ids_per_type:
+                raise ConfigError("'data.synthetic.eval_ids_per_type' must be 0 for synthetic "
+                                  f"{self.dataset} data (an evaluation set is generated for "
+                                  "dcase2020 only)")
+        if self.source == "local" and not self.local.path:
+            raise ConfigError("'data.local.path' must be set when 'data.source' is 'local'")
+
+    def _validate_machine_types(self, known: tuple[str, ...] = MACHINE_TYPES) -> None:
         if not self.machine_types:
             raise ConfigError("'data.machine_types' must list at least one machine type")
         for i, name in enumerate(self.machine_types):
-            if name not in MACHINE_TYPES:
-                raise ConfigError(
-                    f"'data.machine_types[{i}]' is {name!r}, not one of {', '.join(MACHINE_TYPES)}"
-                )
+            if name not in known:
+                raise ConfigError(f"'data.machine_types[{i}]' is {name!r}, not one of "
+                                  f"{', '.join(known)} ({self.dataset})")
         if len(set(self.machine_types)) != len(self.machine_types):
             raise ConfigError(f"'data.machine_types' has duplicates: {self.machine_types}")
 
     def selected_types(self) -> tuple[str, ...]:
-        """The selected machine types, in the paper's order."""
-        return tuple(t for t in MACHINE_TYPES if t in self.machine_types)
+        """The selected machine types, in the data set's order (2020: the paper's)."""
+        known = get_dataset(self.dataset).machine_types
+        return tuple(t for t in known if t in self.machine_types)
 
 
 def _positive(key: str, value: float) -> None:

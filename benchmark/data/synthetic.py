@@ -582,15 +582,24 @@ def _seed_words(seed: int, *words: str | int) -> list[int]:
 def id_parameters(seed: int, machine_type: str, machine_id: str) -> dict:
     """The parameters of one machine: deterministic from ``(seed, type, ID)``."""
     slot = available_ids(machine_type).index(machine_id)
-    rng = np.random.default_rng(_seed_words(seed, machine_type, machine_id, "id"))
+    return machine_parameters(seed, machine_type, slot, (machine_type, machine_id))
+
+
+def machine_parameters(seed: int, renderer: str, slot: int, words: tuple[str, ...]) -> dict:
+    """The parameters of one machine of the sound model ``renderer`` (a key of ``_MODELS``).
+
+    ``slot`` (0 .. 6) picks the machine's own part of every well-separated range (machines of
+    one renderer in different slots never share one); ``words`` name the machine and seed the
+    rest of its parameters (2020: ``(type, ID)``)."""
+    rng = np.random.default_rng(_seed_words(seed, *words, "id"))
 
     def spread(key: str, lo: float, hi: float, log: bool = True) -> float:
         """A value in its own slot of ``[lo, hi]``: IDs of one type never share a slot."""
-        order = np.random.default_rng(_seed_words(seed, machine_type, key)).permutation(_N_SLOTS)
+        order = np.random.default_rng(_seed_words(seed, renderer, key)).permutation(_N_SLOTS)
         u = (order[slot] + rng.uniform(0.15, 0.85)) / _N_SLOTS
         return float(np.exp(np.log(lo) + u * np.log(hi / lo)) if log else lo + u * (hi - lo))
 
-    return _MODELS[machine_type].id_params(rng, spread)
+    return _MODELS[renderer].id_params(rng, spread)
 
 
 def render_clip(
@@ -649,7 +658,13 @@ def synthesize(
     )
     words = (spec.machine_type, spec.machine_id, spec.split, spec.label, spec.number, "bg")
     c = _Clip(np.random.default_rng(_seed_words(seed, *words)), num_samples, sample_rate)
-    model = _MODELS[spec.machine_type]
+    return mix_clip(machine, reference, spec.machine_type, c)
+
+
+def mix_clip(machine: np.ndarray, reference: float, renderer: str, c: _Clip) -> np.ndarray:
+    """int16 PCM of a machine sound at its machine's level (``reference``: the RMS of its
+    reference clip), with a random gain and background noise drawn from ``c``."""
+    model = _MODELS[renderer]
     snr = c.rng.uniform(*model.snr_db)
     mix = machine / reference * _db(c.rng.normal(0, 0.7)) + _db(-snr) * _background(c)
     return np.round(np.clip(mix * model.level, -1.0, 32767 / 32768) * 32768).astype(np.int16)

@@ -1,7 +1,9 @@
 """Anomaly scores: larger means more anomalous.
 
 - classification models: the cross-entropy of the head's logits (angular margin applied) with
-  respect to the clip's true class (machine ID), as in the paper's code;
+  respect to the clip's true class (machine ID), as in the paper's code; where a section has
+  several classes (DCASE 2023+: one per attribute combination), ``-log`` of the summed softmax
+  of the section's classes (``groups``): the clip's section is known, its attributes need not be;
 - reconstruction models: the mean squared reconstruction error over the clip's 5-frame vectors
   (with one model per machine type, the model of the clip's type).
 
@@ -39,10 +41,11 @@ class ClipOutputs:
 
 @torch.inference_mode()
 def anomaly_scores(model: nn.Module, spec, waveforms: torch.Tensor,
-                   class_index: torch.Tensor) -> np.ndarray:
-    """Scores ``(B,)`` of waveforms ``(B, L)`` (float in [-1, 1]) with classes ``(B,)``."""
+                   class_index: torch.Tensor, groups: torch.Tensor | None = None) -> np.ndarray:
+    """Scores ``(B,)`` of waveforms ``(B, L)`` (float in [-1, 1]) with classes ``(B,)``;
+    ``groups (num_classes,)``: each class's section group (None: a class is its section)."""
     if spec.objective == "classification":
-        return _classify(model, spec, waveforms, class_index)[0]
+        return _classify(model, spec, waveforms, class_index, groups)[0]
     if spec.objective == "reconstruction":
         return frame_scores(model, model.frontend(waveforms), class_index).cpu().numpy()
     raise ValueError(f"{spec.name}: unknown objective {spec.objective!r}")
@@ -50,20 +53,21 @@ def anomaly_scores(model: nn.Module, spec, waveforms: torch.Tensor,
 
 @torch.inference_mode()
 def clip_outputs(model: nn.Module, spec, waveforms: torch.Tensor,
-                 class_index: torch.Tensor) -> ClipOutputs:
+                 class_index: torch.Tensor, groups: torch.Tensor | None = None) -> ClipOutputs:
     """:func:`anomaly_scores` of waveforms ``(B, L)`` with the embeddings (and residuals)."""
     if spec.objective == "classification":
-        score, emb = _classify(model, spec, waveforms, class_index)
+        score, emb = _classify(model, spec, waveforms, class_index, groups)
         return ClipOutputs(score, emb.float().cpu().numpy())
     if spec.objective == "reconstruction":
         return frame_outputs(model, model.frontend(waveforms), class_index)
     raise ValueError(f"{spec.name}: unknown objective {spec.objective!r}")
 
 
-def _classify(model: nn.Module, spec, waveforms: torch.Tensor,
-              class_index: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+def _classify(model: nn.Module, spec, waveforms: torch.Tensor, class_index: torch.Tensor,
+              groups: torch.Tensor | None = None) -> tuple[np.ndarray, torch.Tensor]:
     """An ID classifier's score ``(B,)`` (the cross-entropy of its margin logits for the true
-    class) and its embedding ``(B, h)`` on the device, the head's input."""
+    class; with ``groups``, of the true class's group) and its embedding ``(B, h)`` on the
+    device, the head's input."""
     if (class_index < 0).any():
         raise ValueError(
             f"{spec.name}: cannot score clips of a machine ID without training data "
@@ -72,7 +76,18 @@ def _classify(model: nn.Module, spec, waveforms: torch.Tensor,
     emb = model(waveforms)  # (B, h)
     with torch.autocast(emb.device.type, enabled=False):  # the head in float32 (see losses)
         logits = model.head(emb.float(), class_index)  # (B, num_classes)
-    return F.cross_entropy(logits, class_index, reduction="none").cpu().numpy(), emb
+    if groups is None:
+        return F.cross_entropy(logits, class_index, reduction="none").cpu().numpy(), emb
+    return group_cross_entropy(logits, class_index, groups).cpu().numpy(), emb
+
+
+def group_cross_entropy(logits: torch.Tensor, class_index: torch.Tensor,
+                        groups: torch.Tensor) -> torch.Tensor:
+    """``-log`` of the softmax mass of the classes in each clip's group ``(B,)``: logits
+    ``(B, C)``, true classes ``(B,)``, ``groups (C,)`` the group of every class."""
+    log_probs = F.log_softmax(logits, dim=1)  # (B, C)
+    same = groups.unsqueeze(0) == groups[class_index].unsqueeze(1)  # (B, C)
+    return -torch.logsumexp(log_probs.masked_fill(~same, float("-inf")), dim=1)
 
 
 @torch.inference_mode()

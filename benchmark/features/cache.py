@@ -48,8 +48,14 @@ from tqdm import tqdm
 
 from benchmark.config import ConfigError
 from benchmark.data.audio import LoadStats, load_clip_with_length
-from benchmark.data.index import check_coverage, class_list, read_index, relative_paths
-from benchmark.data.marker import clips_root, read_marker
+from benchmark.data.index import (
+    check_coverage,
+    class_list,
+    class_sections,
+    read_index,
+    relative_paths,
+)
+from benchmark.data.marker import clips_root, marker_dataset, read_marker
 from benchmark.features.baselines import DcaseLogMel
 from benchmark.features.logmel import LogMel, num_frames
 from benchmark.io import DiskFullError, atomic_path, ensure_free_space
@@ -120,8 +126,27 @@ class FeatureCache:
 
     @property
     def classes(self) -> list[tuple[str, str]]:
-        """``[(machine_type, machine_id), ...]``, position = class index."""
+        """``[(machine_type, class key), ...]``, position = class index (the key: the machine ID,
+        the section, or ``<section>_<attributes>``: :func:`benchmark.data.index.class_key`)."""
         return [tuple(pair) for pair in self.meta["classes"]]
+
+    @property
+    def dataset(self) -> str:
+        """The DCASE year of the clips (``data.dataset``: ``dcase2020`` ... ``dcase2025``)."""
+        return str(self.meta.get("dataset", "dcase2020"))
+
+    def class_groups(self) -> list[int] | None:
+        """Per class, the index of its (type, section) group when some section has several
+        classes (DCASE 2023+: attribute classes, summed when a classifier scores a clip), else
+        None (a class is a section: scores are the plain cross-entropy)."""
+        sections = self.meta.get("class_sections")
+        if not sections:
+            return None
+        pairs = [(t, s) for (t, _), s in zip(self.classes, sections, strict=True)]
+        if len(set(pairs)) == len(pairs):
+            return None
+        groups = {pair: g for g, pair in enumerate(dict.fromkeys(pairs))}
+        return [groups[pair] for pair in pairs]
 
     @property
     def sample_rate(self) -> int:
@@ -186,7 +211,8 @@ def open_cache(directory: str | Path) -> FeatureCache:
                 "(run python -m benchmark.features)"
             )
     meta = json.loads((root / "meta.json").read_text())
-    index = pd.read_csv(root / "index.csv", dtype={"machine_id": str}, keep_default_na=False)
+    text = {c: str for c in ("machine_id", "section", "domain", "attributes")}
+    index = pd.read_csv(root / "index.csv", dtype=text, keep_default_na=False)
     return FeatureCache(root=root, index=index, meta=meta)
 
 
@@ -212,7 +238,7 @@ def build_cache(params: FeaturesParams, *, for_scoring: bool = True) -> Path:
     if index.empty:
         raise ValueError(f"{params.index}: the index lists no clips")
     if for_scoring:
-        check_coverage(index, str(params.index))
+        check_coverage(index, str(params.index), marker_dataset(Path(params.index).parent))
     out = Path(params.out_dir)
     _check_replaceable(out, Path(params.index))
     ensure_free_space(out.absolute().parent, _cache_bytes(len(index), params),
@@ -349,6 +375,7 @@ def _write_tables(index: pd.DataFrame, relpaths: list[str], params: FeaturesPara
     table["dcase_frames"] = dcase_frames  # frames of logmel_dcase.npy that are the clip's
     table.to_csv(folder / "index.csv", index=False)
     marker = read_marker(Path(params.index).parent) or {}
+    dataset = marker_dataset(Path(params.index).parent)
     meta = {
         "version": CACHE_VERSION,
         "num_clips": len(table),
@@ -360,7 +387,9 @@ def _write_tables(index: pd.DataFrame, relpaths: list[str], params: FeaturesPara
         "logmel_dtype": params.logmel_dtype,
         "logmel_shape": list(np.load(folder / "logmel.npy", mmap_mode="r").shape[1:]),
         "data_source": marker.get("source", "unknown"),
-        "classes": [list(pair) for pair in class_list(index)],
+        "dataset": dataset,
+        "classes": [list(pair) for pair in class_list(index, dataset)],
+        "class_sections": class_sections(index, dataset),
         "splits": {k: int(v) for k, v in table["split"].value_counts().sort_index().items()},
         "logmel_dcase_shape": list(np.load(folder / "logmel_dcase.npy", mmap_mode="r").shape[1:]),
         "fingerprint": prints["all"],

@@ -33,8 +33,11 @@ UNKNOWN = "?"
 ID_CHARS = 8  # run ids are shown shortened to this many characters
 RUN_COLUMNS = [
     "run_id", "start_time", "model", "data_source", "recipe", "epochs", "seed", "auc", "pauc",
-    "eval_auc", "eval_pauc", "eval_official", "data_fingerprint", "dvc_exp_name",
+    "eval_auc", "eval_pauc", "eval_official", "data_fingerprint", "dvc_exp_name", "dataset",
+    "official",
 ]
+YEAR_2020 = "dcase2020"
+"""The ``dataset`` of runs logged before the key existed (every one was DCASE 2020)."""
 EVAL_METRICS = {"eval_auc": "eval_auc_mean", "eval_pauc": "eval_pauc_mean",
                 "eval_official": "eval_official"}
 """Columns of the evaluation set's figures -> the MLflow metrics the train stage logs (NaN when a
@@ -125,6 +128,7 @@ def run_row(info: Any, params: Mapping[str, str], tags: Mapping[str, str],
     pauc = metrics.get("pauc_mean")
     evaluation = {column: float(metrics[name]) if _finite(metrics.get(name)) else math.nan
                   for column, name in EVAL_METRICS.items()}
+    dataset = tags.get("dataset") or params.get("dataset") or YEAR_2020
     return {
         "run_id": info.run_id,
         "start_time": int(info.start_time or 0),
@@ -138,7 +142,20 @@ def run_row(info: Any, params: Mapping[str, str], tags: Mapping[str, str],
         **evaluation,
         "data_fingerprint": tags.get("data_fingerprint", ""),
         "dvc_exp_name": tags.get("dvc_exp_name", ""),
+        "dataset": dataset,
+        "official": _official(dataset, metrics),
     }
+
+
+def _official(dataset: str, metrics: Mapping[str, float]) -> float:
+    """The run's official score on its test split: the logged ``official`` (DCASE 2021+), for
+    DCASE 2020 the mean of ``auc_mean`` and ``pauc_mean`` (its official averaging: equal to
+    :func:`benchmark.evaluation.metrics.official_score` over the same IDs); NaN without one."""
+    if _finite(metrics.get("official")):
+        return float(metrics["official"])
+    if dataset == YEAR_2020 and _finite(metrics.get("pauc_mean")):
+        return (float(metrics["auc_mean"]) + float(metrics["pauc_mean"])) / 2
+    return math.nan
 
 
 def recipe(params: Mapping[str, str], tags: Mapping[str, str]) -> str:
@@ -331,8 +348,14 @@ def leaderboard_markdown(
     """
     uri = uri if uri is not None else frame.attrs.get("tracking_uri", UNKNOWN)
     experiment = experiment if experiment is not None else frame.attrs.get("experiment", UNKNOWN)
-    used, superseded = latest_per_seed(frame)
+    other_years = frame[frame["dataset"] != YEAR_2020]
+    used, superseded = latest_per_seed(frame[frame["dataset"] == YEAR_2020])
     lines = [HEADER, "", "# Leaderboard of all MLflow runs", "", _intro(used, uri, experiment)]
+    if not other_years.empty:
+        years = ", ".join(f"`{y}`" for y in sorted(set(other_years["dataset"])))
+        lines += ["", f"{_count(len(other_years), 'run')} on other DCASE years ({years}) are "
+                  "not ranked here (their official scores differ): see `python -m benchmark "
+                  "years` (reports/years/)."]
     current_source = None
     for data_source, recipe_text, epochs in group_order(used):
         if data_source != current_source:
