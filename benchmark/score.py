@@ -2,8 +2,10 @@
 
 The core of ``python -m benchmark score --model NAME [--backend BACKEND] PATH...`` (see
 :mod:`benchmark.__main__`). A clip's machine type and ID come from its DCASE path
-(``<type>/<split>/<label>_id_XX_N.wav``, :func:`benchmark.data.layout.parse_clip_path`) or are
-given for all files at once.
+(``<type>/<split>/<label>_id_XX_N.wav``, :func:`benchmark.data.layout.parse_clip_path`; for a model
+trained on DCASE 2021+, ``section_XX_..._NNNN[_attrs].wav`` and the ID is the section) or are
+given for all files at once. Where a section has several classes (DCASE 2023+ attribute
+classes), a clip is scored by its section's summed softmax, as in training.
 
 Its score is by default (backend ``loss``) the model's own anomaly score
 (:func:`benchmark.evaluation.scores.anomaly_scores`, larger = more anomalous) and the decision
@@ -45,7 +47,9 @@ import pandas as pd
 import torch
 
 from benchmark.data.audio import AudioError, load_clip_with_length
-from benchmark.data.layout import SAMPLE_RATE, LayoutError, parse_clip_path
+from benchmark.data.datasets import get_dataset
+from benchmark.data.index import parse_clip
+from benchmark.data.layout import SAMPLE_RATE, LayoutError
 
 if TYPE_CHECKING:
     from benchmark.evaluation.scores import ClipOutputs
@@ -318,8 +322,10 @@ def identify(
     class_to_index: dict[tuple[str, str], int],
     model_name: str,
     machine: tuple[str, str] | None = None,
+    dataset: str = "dcase2020",
 ) -> _Clip:
-    """Machine type and ID of a file (from its DCASE path unless ``machine`` is given).
+    """Machine type and ID (from DCASE 2021: section) of a file, from its path in the layout of
+    ``dataset`` unless ``machine`` is given.
 
     Raises ``LayoutError`` (name does not parse) or ``ValueError`` (no such file, machine
     unknown to the model), both naming the file.
@@ -327,7 +333,7 @@ def identify(
     if not path.is_file():
         raise ValueError(f"{path}: file not found")
     if machine is None:
-        clip = parse_clip_path(path)
+        clip = parse_clip(path, get_dataset(dataset))
         machine = (clip.machine_type, clip.machine_id)
     if machine not in class_to_index:
         known = ", ".join(f"{t}/{i}" for t, i in class_to_index)
@@ -393,6 +399,8 @@ def _forward(trained, wave: torch.Tensor, target: torch.Tensor, lengths: Sequenc
     )
 
     model, spec = trained.model, trained.spec
+    groups = (None if trained.groups is None
+              else torch.tensor(trained.groups, device=wave.device))
     if spec.objective == "reconstruction":
         frames = torch.tensor([model.frontend.num_frames(n) for n in lengths], device=wave.device)
         logmel = model.frontend(wave)
@@ -400,9 +408,9 @@ def _forward(trained, wave: torch.Tensor, target: torch.Tensor, lengths: Sequenc
             return frame_outputs(model, logmel, target, frames)
         score = frame_scores(model, logmel, target, frames).cpu().numpy()
     elif with_inputs:
-        return clip_outputs(model, spec, wave, target)
+        return clip_outputs(model, spec, wave, target, groups)
     else:
-        score = anomaly_scores(model, spec, wave, target)  # (B,)
+        score = anomaly_scores(model, spec, wave, target, groups)  # (B,)
     return ClipOutputs(score, np.empty((len(score), 0), dtype=np.float32))
 
 
@@ -454,7 +462,8 @@ def _loaded_batches(
     batch: list[tuple[_Clip, np.ndarray, int]] = []
     for path in files:
         try:
-            clip = identify(path, trained.class_to_index, trained.name, machine)
+            clip = identify(path, trained.class_to_index, trained.name, machine,
+                            trained.data.get("dataset", "dcase2020"))
             if backend is not None:
                 backend.check(clip)
             wave, length = load_clip_with_length(path, sample_rate=sample_rate,

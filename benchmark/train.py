@@ -374,7 +374,8 @@ def _evaluate(name: str, seed: int, model: nn.Module, spec, cache: FeatureCache,
         "train_score_stats": score_stats(train_scores),
         "data": {"sample_rate": cache.sample_rate, "clip_samples": int(cache.meta["clip_samples"]),
                  "dcase_clip_samples": int(cache.meta["dcase_clip_samples"]),
-                 "data_source": cache.data_source, "fingerprint": cache.fingerprint},
+                 "data_source": cache.data_source, "fingerprint": cache.fingerprint,
+                 "dataset": cache.dataset, "class_sections": cache.meta.get("class_sections")},
     }, model_dir / FINAL)
     _write_csv(train_scores, model_dir / "train_scores.csv")
     _write_csv(test_scores, model_dir / "scores.csv")

@@ -89,3 +89,25 @@ def test_a_run_on_a_domain_shift_year_writes_the_official_metrics(year_root, nam
     detail = json.loads((out_root / "reports" / "per_id" / f"{name}-seed0.json").read_text())
     assert detail["official_per_section"] == expected["per_section"]
     assert np.isfinite(scores["score"]).all()
+
+
+def test_scoring_new_recordings_of_a_domain_shift_year_matches_the_run(year_root):
+    """``benchmark score``'s core parses the year's names and scores by section, as training."""
+    from benchmark.score import score_files, thresholds_from_scores
+    from benchmark.training.checkpoint import load_trained
+
+    out = train_model(TINY_CLS, tiny_train_params(year_root / "cli", year_root / "features"),
+                      tiny_model_params(epochs=1))
+    trained = load_trained(out.model_dir)
+    assert trained.groups == [0, 0, 0, 1, 1, 1]
+    run = pd.read_csv(out.model_dir / "scores.csv", keep_default_na=False)
+    train_scores = pd.read_csv(out.model_dir / "train_scores.csv", keep_default_na=False)
+    files = [Path(p) for p in run["path"]]
+    if not files[0].is_absolute():
+        files = [year_root / "raw" / p for p in run["path"]]
+    scored, errors = score_files(trained, files, thresholds_from_scores(train_scores),
+                                 batch_size=8)
+    assert errors == []
+    assert list(scored["machine_id"]) == list(run["machine_id"])
+    np.testing.assert_allclose(scored["score"].to_numpy(float), run["score"].to_numpy(float),
+                               rtol=1e-5, atol=1e-6)

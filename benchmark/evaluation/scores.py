@@ -3,7 +3,8 @@
 - classification models: the cross-entropy of the head's logits (angular margin applied) with
   respect to the clip's true class (machine ID), as in the paper's code; where a section has
   several classes (DCASE 2023+: one per attribute combination), ``-log`` of the summed softmax
-  of the section's classes (``groups``): the clip's section is known, its attributes need not be;
+  of the section's classes (``groups``), from the logits without margin: the clip's section is
+  known, its attributes need not be, and the score does not depend on which class it names;
 - reconstruction models: the mean squared reconstruction error over the clip's 5-frame vectors
   (with one model per machine type, the model of the clip's type).
 
@@ -75,9 +76,10 @@ def _classify(model: nn.Module, spec, waveforms: torch.Tensor, class_index: torc
         )
     emb = model(waveforms)  # (B, h)
     with torch.autocast(emb.device.type, enabled=False):  # the head in float32 (see losses)
-        logits = model.head(emb.float(), class_index)  # (B, num_classes)
-    if groups is None:
-        return F.cross_entropy(logits, class_index, reduction="none").cpu().numpy(), emb
+        if groups is None:
+            logits = model.head(emb.float(), class_index)  # (B, num_classes)
+            return F.cross_entropy(logits, class_index, reduction="none").cpu().numpy(), emb
+        logits = model.head(emb.float())  # (B, num_classes), no margin: no class is "the" one
     return group_cross_entropy(logits, class_index, groups).cpu().numpy(), emb
 
 

@@ -127,6 +127,8 @@ class TrainedModel:
     name: str  # the model's name (models/NAME), not its run folder
     data: dict[str, Any] = field(default_factory=dict)  # sample_rate, clip_samples, data_source
     seed: int | None = None  # K of models/NAME/seed-K
+    groups: list[int] | None = None  # each class's (type, section) group, when sections have
+    # several classes (DCASE 2023+: attribute classes; see benchmark.evaluation.scores)
 
 
 def load_trained(model_dir: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
@@ -156,11 +158,13 @@ def load_trained(model_dir: str | Path, device: str | torch.device = "cpu") -> T
         raise ValueError(f"{path}: its state_dict does not fit the {data['arch']} architecture "
                          f"({detail})") from error
     model.to(device).eval()
+    class_to_index, groups = _class_lookup(classes, data.get("data", {}).get("class_sections"))
     return TrainedModel(
         model=model,
         spec=spec,
         classes=classes,
-        class_to_index={pair: k for k, pair in enumerate(classes)},
+        class_to_index=class_to_index,
+        groups=groups,
         train_score_stats=data.get("train_score_stats", {}),
         params=data.get("params", {}),
         epoch=int(data.get("epoch", 0)),
@@ -168,6 +172,23 @@ def load_trained(model_dir: str | Path, device: str | torch.device = "cpu") -> T
         data=dict(data.get("data", {})),
         seed=run_seed(model_dir),
     )
+
+
+def _class_lookup(classes: list[tuple[str, str]], sections: list[str] | None
+                  ) -> tuple[dict[tuple[str, str], int], list[int] | None]:
+    """``(type, key) -> class`` and the classes' section groups. Where a section has several
+    classes (attribute classes), ``(type, section)`` also maps to its first class: a clip is
+    scored by its section's summed softmax, so which of them it names does not matter."""
+    lookup = {pair: k for k, pair in enumerate(classes)}
+    if not sections:
+        return lookup, None
+    pairs = [(t, section) for (t, _), section in zip(classes, sections, strict=True)]
+    if len(set(pairs)) == len(pairs):
+        return lookup, None
+    order = {pair: g for g, pair in enumerate(dict.fromkeys(pairs))}
+    for k, pair in enumerate(pairs):
+        lookup.setdefault(pair, k)
+    return lookup, [order[pair] for pair in pairs]
 
 
 def run_seed(model_dir: str | Path) -> int | None:
