@@ -111,3 +111,12 @@ def test_scoring_new_recordings_of_a_domain_shift_year_matches_the_run(year_root
     assert list(scored["machine_id"]) == list(run["machine_id"])
     np.testing.assert_allclose(scored["score"].to_numpy(float), run["score"].to_numpy(float),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_the_local_source_indexes_a_copy_of_a_year_in_place(year_root, data_params):
+    """``data.source: local`` with ``data.dataset``: the same index as the data set's own."""
+    params = data_params(source="local", dataset="dcase2023", machine_types=["fan", "ToyCar"],
+                         local={"path": str(year_root / "raw")})
+    local = pd.read_csv(prepare(params), keep_default_na=False)
+    own = pd.read_csv(year_root / "raw" / "index.csv", keep_default_na=False)
+    pd.testing.assert_frame_equal(local, own)
