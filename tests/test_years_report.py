@@ -90,7 +90,7 @@ def test_cross_year_leaderboard_has_a_column_per_year_and_names_source_epochs_se
     text = cross_year_markdown(collect_runs(store["uri"], EXPERIMENT))
     header = next(line for line in text.splitlines() if line.startswith("| Model"))
     assert [c.strip() for c in header.strip("|").split("|")] == [
-        "Model", "Data source", "Epochs", "dcase2020", "dcase2023", "Seeds"]
+        "Model", "Data source", "Epochs", "dcase2020", "dcase2023", "Seeds", "Recipe"]
     proposed = next(line for line in text.splitlines() if line.startswith("| `proposed`"))
     assert "70.00 [1]" in proposed  # 2020: (80 + 60) / 2 from an untagged run
     mean = 100 * np.mean(list(store["official"].values()))
