@@ -340,7 +340,10 @@ def test_trained_checkpoints_load_with_weights_only(tiny):
     trained = load_trained(out.model_dir)
     assert trained.data == {"sample_rate": 16000, "clip_samples": 8000, "dcase_clip_samples": 8000,
                             "data_source": "synthetic",
-                            "fingerprint": open_cache(tiny / "features").fingerprint}
+                            "fingerprint": open_cache(tiny / "features").fingerprint,
+                            "dataset": "dcase2020",
+                            "class_sections": ["id_00", "id_02", "id_00", "id_02"]}
+    assert trained.groups is None  # one class per section: the plain cross-entropy
     assert load_checkpoint(out.model_dir / "last.pt")["epoch"] == 1
 
 
