@@ -58,6 +58,8 @@ from benchmark.views import offline_plots
 from benchmark.views.ui import add_parser as ui_parser
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from benchmark.score import Thresholds
 
 log = logging.getLogger("benchmark")
@@ -247,20 +249,16 @@ def _leaderboard_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_leaderboard(args: argparse.Namespace) -> int:
     """``leaderboard`` command; returns the exit code."""
-    from benchmark.config import ConfigError
     from benchmark.io import write_text_atomic
-    from benchmark.reporting.runs import StoreError, collect_runs, leaderboard_markdown
-    from benchmark.training.tracking import store_settings
+    from benchmark.reporting.runs import leaderboard_markdown
 
     if args.out is not None and args.out.is_dir():
         print(f"error: {args.out} is a folder; give a markdown file name", file=sys.stderr)
         return 2
-    try:
-        uri, experiment = store_settings(args.params, args.tracking_uri, args.experiment)
-        frame = collect_runs(uri, experiment)
-    except (ConfigError, StoreError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    found = _store_runs(args)
+    if found is None:
         return 1
+    frame = found[1]
     text = leaderboard_markdown(frame)
     if args.out is None:
         sys.stdout.write(text)
@@ -268,6 +266,21 @@ def run_leaderboard(args: argparse.Namespace) -> int:
         write_text_atomic(args.out, text)
         log.info("leaderboard of %d runs written to %s", len(frame), args.out)
     return 0
+
+
+def _store_runs(args: argparse.Namespace) -> tuple[str, pd.DataFrame] | None:
+    """``(tracking URI, collect_runs frame)`` of the store the arguments name, or None after an
+    ``error:`` line naming the store or experiment that cannot be read."""
+    from benchmark.config import ConfigError
+    from benchmark.reporting.runs import StoreError, collect_runs
+    from benchmark.training.tracking import store_settings
+
+    try:
+        uri, experiment = store_settings(args.params, args.tracking_uri, args.experiment)
+        return uri, collect_runs(uri, experiment)
+    except (ConfigError, StoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
 
 
 def _years_parser(sub: argparse._SubParsersAction) -> None:
@@ -288,20 +301,15 @@ def _years_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_years(args: argparse.Namespace) -> int:
     """``years`` command; returns the exit code."""
-    from benchmark.config import ConfigError
-    from benchmark.reporting.runs import StoreError, collect_runs
     from benchmark.reporting.years import mlflow_loader, write_years
-    from benchmark.training.tracking import store_settings
 
     if args.resamples < 1:
         print(f"error: --resamples must be >= 1, got {args.resamples}", file=sys.stderr)
         return 2
-    try:
-        uri, experiment = store_settings(args.params, args.tracking_uri, args.experiment)
-        frame = collect_runs(uri, experiment)
-    except (ConfigError, StoreError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    found = _store_runs(args)
+    if found is None:
         return 1
+    uri, frame = found
     written = write_years(frame, args.out_dir, mlflow_loader(uri), args.resamples)
     for path in written:
         print(path)

@@ -46,29 +46,20 @@ def read_profile(name: str, folder: str | Path = PROFILES_DIR,
         return overlay
     if not isinstance(base, str):
         raise ConfigError(f"{path}: '{EXTENDS}' must name a profile, got {base!r}")
-    return _overlay(read_profile(base, folder, (*_seen, name)), overlay)
+    return merge(read_profile(base, folder, (*_seen, name)), overlay, strict=False)
 
 
-def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """``top`` merged onto ``base`` key by key (both are overlays: no key is required)."""
-    out = copy.deepcopy(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _overlay(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def merge(base: dict[str, Any], overlay: dict[str, Any], where: str = "") -> dict[str, Any]:
-    """``overlay`` merged onto ``base``; a key the base does not have is an error naming it."""
+def merge(base: dict[str, Any], overlay: dict[str, Any], where: str = "",
+          strict: bool = True) -> dict[str, Any]:
+    """``overlay`` merged onto ``base``; with ``strict`` (params.yaml as the base), a key the
+    base does not have is an error naming it (new models excepted)."""
     out = copy.deepcopy(base)
     for key, value in overlay.items():
         name = f"{where}{key}"
-        if key not in out and not name.startswith("models."):
+        if strict and key not in out and not name.startswith("models."):
             raise ConfigError(f"profile key '{name}' is not in params.yaml")
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value, f"{name}.")
+            out[key] = merge(out[key], value, f"{name}.", strict)
         else:
             out[key] = copy.deepcopy(value)
     return out

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import urlparse
 
 import requests
@@ -478,15 +479,23 @@ def _check_space(
     if not sizes:
         return
     downloads = [left for left, _ in sizes]
-    download_need = sum(downloads) if opts.keep_archives else max(downloads)
-    extract_need = int(sum(size for _, size in sizes) * _EXTRACT_FACTOR)
+    check_archive_space(downloads, [size for _, size in sizes], folder, root,
+                        opts.keep_archives, "DCASE 2020")
+    log.info("about %.1f GB to download", sum(downloads) / GB)
+
+
+def check_archive_space(left: list[int], sizes: list[int], folder: Path, root: Path,
+                        keep_archives: bool, what: str) -> None:
+    """Free space for archives still to download (``left`` bytes each, into ``folder``) and for
+    all of them extracted (``sizes``, into ``root``): one check when both share a device."""
+    download_need = sum(left) if keep_archives else max(left)
+    extract_need = int(sum(sizes) * _EXTRACT_FACTOR)
     folder.mkdir(parents=True, exist_ok=True)
     if os.stat(folder).st_dev == os.stat(root).st_dev:
-        check_free_space(root, download_need + extract_need, "the DCASE 2020 archives and data")
+        check_free_space(root, download_need + extract_need, f"the {what} archives and data")
     else:
-        check_free_space(folder, download_need, "the DCASE 2020 archives")
-        check_free_space(root, extract_need, "the extracted DCASE 2020 data")
-    log.info("about %.1f GB to download", sum(downloads) / GB)
+        check_free_space(folder, download_need, f"the {what} archives")
+        check_free_space(root, extract_need, f"the extracted {what} data")
 
 
 def install_archive(
@@ -501,25 +510,33 @@ def install_archive(
     Every member is checked first (:func:`check_members`): a bad one installs nothing.
     """
     check_members(archive, zip_path, list_entries(zip_path), labels)
-    staging = root / f".{archive.group}_{archive.machine_type}.staging"
+
+    def label(folder: Path) -> None:
+        label_eval_clips(folder, archive.machine_type, labels, source=archive.name,
+                         ground_truth="data.dcase2020.ground_truth_url")
+
+    return extract_into_place(zip_path, root, archive.group, archive.machine_type, opts,
+                              label if archive.group == "eval" else None)
+
+
+def extract_into_place(zip_path: Path, root: Path, group: str, machine_type: str, opts: Any,
+                       relabel: Callable[[Path], None] | None = None) -> Path:
+    """Extract an archive holding one folder ``<machine_type>/`` into ``<root>/<group>/`` through
+    a hidden staging folder in ``root``; ``relabel`` renames its clips there (evaluation sets)
+    before it is moved into place. ``opts``: the source's ``max_extract_gb`` and
+    ``max_compression_ratio``. Returns ``<root>/<group>/<machine_type>``."""
+    staging = root / f".{group}_{machine_type}.staging"
     shutil.rmtree(staging, ignore_errors=True)
+    target = root / group / machine_type
     try:
-        safe_extract(
-            zip_path,
-            staging,
-            max_bytes=int(opts.max_extract_gb * GB),
-            max_ratio=opts.max_compression_ratio,
-        )
-        inner = staging / archive.machine_type
+        safe_extract(zip_path, staging, max_bytes=int(opts.max_extract_gb * GB),
+                     max_ratio=opts.max_compression_ratio)
+        inner = staging / machine_type
         found = sorted(p.name for p in staging.iterdir() if not p.name.startswith(_JUNK))
-        if found != [archive.machine_type] or not inner.is_dir():
-            raise ArchiveError(
-                f"{zip_path}: expected one folder '{archive.machine_type}', got {found}"
-            )
-        if archive.group == "eval":
-            label_eval_clips(inner, archive.machine_type, labels, source=archive.name,
-                             ground_truth="data.dcase2020.ground_truth_url")
-        target = _target(root, archive)
+        if found != [machine_type] or not inner.is_dir():
+            raise ArchiveError(f"{zip_path}: expected one folder '{machine_type}', got {found}")
+        if relabel is not None:
+            relabel(inner)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(inner, target)
     finally:

@@ -98,19 +98,7 @@ class Dcase2020Params:
             url = getattr(self, key)
             if not url.startswith(("http://", "https://")):
                 raise ConfigError(f"'data.dcase2020.{key}' must be an http(s) URL, got {url!r}")
-        if not self.download_dir:
-            raise ConfigError("'data.dcase2020.download_dir' must not be empty")
-        if self.retries < 0:
-            raise ConfigError(f"'data.dcase2020.retries' must be >= 0, got {self.retries}")
-        if self.backoff_s < 0:
-            raise ConfigError(f"'data.dcase2020.backoff_s' must be >= 0, got {self.backoff_s}")
-        for key in ("timeout_s", "max_extract_gb"):
-            _positive(f"data.dcase2020.{key}", getattr(self, key))
-        if self.max_compression_ratio < 1:
-            raise ConfigError(
-                "'data.dcase2020.max_compression_ratio' must be >= 1, "
-                f"got {self.max_compression_ratio}"
-            )
+        _check_download("data.dcase2020", self)
 
 
 @dataclass
@@ -134,16 +122,7 @@ class ZenodoParams:
             url = getattr(self, key)
             if url is not None and not url.startswith(("http://", "https://")):
                 raise ConfigError(f"'data.zenodo.{key}' must be an http(s) URL, got {url!r}")
-        if not self.download_dir:
-            raise ConfigError("'data.zenodo.download_dir' must not be empty")
-        for key in ("retries", "backoff_s"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"'data.zenodo.{key}' must be >= 0, got {getattr(self, key)}")
-        for key in ("timeout_s", "max_extract_gb"):
-            _positive(f"data.zenodo.{key}", getattr(self, key))
-        if self.max_compression_ratio < 1:
-            raise ConfigError("'data.zenodo.max_compression_ratio' must be >= 1, "
-                              f"got {self.max_compression_ratio}")
+        _check_download("data.zenodo", self)
 
 
 @dataclass
@@ -234,6 +213,21 @@ class DataParams:
         """The selected machine types, in the data set's order (2020: the paper's)."""
         known = get_dataset(self.dataset).machine_types
         return tuple(t for t in known if t in self.machine_types)
+
+
+def _check_download(section: str, opts: Dcase2020Params | ZenodoParams) -> None:
+    """The settings both downloaders share: folder, retries, back-off, time-out, extraction
+    limits (errors name ``<section>.<key>``)."""
+    if not opts.download_dir:
+        raise ConfigError(f"'{section}.download_dir' must not be empty")
+    for key in ("retries", "backoff_s"):
+        if getattr(opts, key) < 0:
+            raise ConfigError(f"'{section}.{key}' must be >= 0, got {getattr(opts, key)}")
+    for key in ("timeout_s", "max_extract_gb"):
+        _positive(f"{section}.{key}", getattr(opts, key))
+    if opts.max_compression_ratio < 1:
+        raise ConfigError(f"'{section}.max_compression_ratio' must be >= 1, "
+                          f"got {opts.max_compression_ratio}")
 
 
 def _positive(key: str, value: float) -> None:

@@ -800,14 +800,21 @@ def prepare_synthetic(params: DataParams) -> Path:
 
     The free space for every clip is checked first: a full disk is an error naming the folder
     and the bytes needed, before any clip is written."""
+    return write_generated(params, len(clip_specs(params)), generate)
+
+
+def write_generated(params: DataParams, clips: int,
+                    generate_into: Callable[[DataParams, Path], list[Path]]) -> Path:
+    """Check the free space for ``clips`` clips, then write ``data.root`` atomically with
+    ``generate_into(params, folder)``, its index (the layout of ``data.dataset``) and marker;
+    returns the path of ``index.csv``. Serves the 2020 and the 2022+ generators."""
     root = Path(params.root).absolute()
     check_replaceable(root, "synthetic")
-    clips = len(clip_specs(params))
     ensure_free_space(root.parent, clips * (2 * params.clip_samples + WAV_HEADER_BYTES)
                       + (8 << 20), f"{clips} synthetic clips")
     with atomic_path(root, directory=True) as tmp:
-        written = generate(params, tmp)
-        write_index(build_index(tmp, params.selected_types()), tmp / "index.csv")
+        written = generate_into(params, tmp)
+        write_index(build_index(tmp, params.selected_types(), params.dataset), tmp / "index.csv")
         write_marker(tmp, params, "synthetic")
-    log.info("wrote %d synthetic clips to %s", len(written), root)
+    log.info("wrote %d synthetic %s clips to %s", len(written), params.dataset, root)
     return root / "index.csv"

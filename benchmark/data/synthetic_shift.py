@@ -58,22 +58,19 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmark.data.datasets import get_dataset
-from benchmark.data.index import build_index, write_index
 from benchmark.data.layout import year_clip_name
-from benchmark.data.local import check_replaceable, write_marker
 from benchmark.data.params import DataParams
 from benchmark.data.synthetic import (
     _MODELS,
     _N_SLOTS,
-    WAV_HEADER_BYTES,
     _Clip,
     _rms,
     _seed_words,
     machine_parameters,
     mix_clip,
     write_clip,
+    write_generated,
 )
-from benchmark.io import atomic_path, ensure_free_space
 
 log = logging.getLogger(__name__)
 
@@ -333,15 +330,4 @@ def generate(params: DataParams, out_dir: str | Path) -> list[Path]:
 def prepare_synthetic_year(params: DataParams) -> Path:
     """Generate the 2022+ data set ``data.dataset`` into ``data.root`` atomically; returns the
     path of ``index.csv``. The free space for every clip is checked before any is written."""
-    root = Path(params.root).absolute()
-    check_replaceable(root, "synthetic")
-    count = len(clip_specs(params))
-    ensure_free_space(root.parent, count * (2 * params.clip_samples + WAV_HEADER_BYTES)
-                      + (8 << 20), f"{count} synthetic clips")
-    with atomic_path(root, directory=True) as tmp:
-        written = generate(params, tmp)
-        index = build_index(tmp, params.selected_types(), dataset=params.dataset)
-        write_index(index, tmp / "index.csv")
-        write_marker(tmp, params, "synthetic")
-    log.info("wrote %d synthetic %s clips to %s", len(written), params.dataset, root)
-    return root / "index.csv"
+    return write_generated(params, len(clip_specs(params)), generate)

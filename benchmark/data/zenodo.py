@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import time
@@ -47,15 +46,18 @@ import requests
 from benchmark.config import ConfigError
 from benchmark.data.archive import (
     GB,
-    ArchiveError,
     Entry,
-    check_free_space,
     list_entries,
-    safe_extract,
     safe_member_path,
 )
 from benchmark.data.datasets import DatasetSpec, get_dataset
-from benchmark.data.download import DownloadError, download, new_session
+from benchmark.data.download import (
+    DownloadError,
+    check_archive_space,
+    download,
+    extract_into_place,
+    new_session,
+)
 from benchmark.data.ground_truth import _csv_rows
 from benchmark.data.index import index_from_paths, scan_clips, write_index
 from benchmark.data.layout import YEAR_FOLDERS, ClipName, LayoutError, parse_year_path
@@ -75,7 +77,6 @@ _UNLABELLED = re.compile(
 _GONE = (404, 410)  # no such record: retrying will not help
 _TRANSIENT = (408, 429)  # worth retrying, like any 5xx
 _JUNK = ("__MACOSX", ".")  # top-level archive entries that are not data
-_EXTRACT_FACTOR = 1.05  # WAV data barely compresses: extracted size ~ archive size
 
 
 # --------------------------------------------------------------------------- records API
@@ -502,24 +503,9 @@ def install_year_archive(
     their labelled names there, and only then is ``<type>/`` moved into place.
     """
     check_year_members(archive, zip_path, list_entries(zip_path), spec, labels, ground_truth)
-    staging = root / f".{archive.group}_{archive.machine_type}.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    target = _target(root, archive.group, archive.machine_type)
-    try:
-        safe_extract(zip_path, staging, max_bytes=int(opts.max_extract_gb * GB),
-                     max_ratio=opts.max_compression_ratio)
-        inner = staging / archive.machine_type
-        found = sorted(p.name for p in staging.iterdir() if not p.name.startswith(_JUNK))
-        if found != [archive.machine_type] or not inner.is_dir():
-            raise ArchiveError(
-                f"{zip_path}: expected one folder '{archive.machine_type}', got {found}")
-        if archive.group == "eval":
-            _label_clips(inner, archive.machine_type, spec, labels)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(inner, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    relabel = (partial(_label_clips, machine_type=archive.machine_type, spec=spec, labels=labels)
+               if archive.group == "eval" else None)
+    return extract_into_place(zip_path, root, archive.group, archive.machine_type, opts, relabel)
 
 
 def _label_clips(
@@ -568,14 +554,8 @@ def _check_space(archives: list[YearArchive], root: Path, opts: ZenodoParams) ->
         part = folder / (archive.name + ".part")
         have = done.stat().st_size if done.exists() else part.stat().st_size if part.exists() else 0
         left.append(max(archive.file.size - have, 0))
-    download_need = sum(left) if opts.keep_archives else max(left)
-    extract_need = int(sum(a.file.size for a in archives) * _EXTRACT_FACTOR)
-    folder.mkdir(parents=True, exist_ok=True)
-    if os.stat(folder).st_dev == os.stat(root).st_dev:
-        check_free_space(root, download_need + extract_need, "the Zenodo archives and data")
-    else:
-        check_free_space(folder, download_need, "the Zenodo archives")
-        check_free_space(root, extract_need, "the extracted Zenodo data")
+    check_archive_space(left, [a.file.size for a in archives], folder, root, opts.keep_archives,
+                        "Zenodo")
     log.info("%d archive(s), about %.1f GB to download", len(archives), sum(left) / GB)
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from statistics import harmonic_mean
 from typing import Any
 
@@ -80,21 +80,28 @@ def _auc(anomalous: np.ndarray, score: np.ndarray, where: str, **kwargs) -> floa
 def section_metrics(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per (machine type, section), in order of appearance: ``auc_source``,
     ``auc_target``, ``pauc``, ``auc_all`` (fractions)."""
-    _check(scores)
     rows = []
-    for (machine_type, section), group in scores.groupby(["machine_type", "section"],
-                                                         sort=False):
-        where = f"{machine_type} section {section}"
-        anomalous = (group["label"] == "anomaly").to_numpy()  # (N,)
-        score = group["score"].to_numpy(float)  # (N,)
-        row = {"machine_type": machine_type, "section": section}
+    for row, where, anomalous, score, domains in _sections(scores):
         for domain in DOMAINS:
-            keep = anomalous | (group["domain"] == domain).to_numpy()
+            keep = anomalous | (domains == domain)
             row[f"auc_{domain}"] = _auc(anomalous[keep], score[keep], f"{where} ({domain})")
         row["pauc"] = _auc(anomalous, score, where, max_fpr=MAX_FPR)
         row["auc_all"] = _auc(anomalous, score, where)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _sections(scores: pd.DataFrame
+              ) -> Iterator[tuple[dict[str, Any], str, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per (machine type, section) in order of appearance: its row's keys, its name for errors,
+    and its clips' anomalous flags, scores and domains ``(N,)`` (the table checked first)."""
+    _check(scores)
+    for (machine_type, section), group in scores.groupby(["machine_type", "section"],
+                                                         sort=False):
+        yield ({"machine_type": machine_type, "section": section},
+               f"{machine_type} section {section}",
+               (group["label"] == "anomaly").to_numpy(), group["score"].to_numpy(float),
+               group["domain"].to_numpy())
 
 
 def official_score(sections: pd.DataFrame) -> float:
@@ -123,16 +130,10 @@ def section_metrics_2021(scores: pd.DataFrame) -> pd.DataFrame:
     ``is_target == 0``, ``t`` is ``is_target == 1``, normal and anomalous clips alike). A domain
     without normal or anomalous clips is a ValueError naming type, section and domain.
     """
-    _check(scores)
     rows = []
-    for (machine_type, section), group in scores.groupby(["machine_type", "section"],
-                                                         sort=False):
-        where = f"{machine_type} section {section}"
-        anomalous = (group["label"] == "anomaly").to_numpy()  # (N,)
-        score = group["score"].to_numpy(float)  # (N,)
-        row = {"machine_type": machine_type, "section": section}
+    for row, where, anomalous, score, domains in _sections(scores):
         for domain in DOMAINS:
-            keep = (group["domain"] == domain).to_numpy()
+            keep = domains == domain
             for key, kwargs in (("auc", {}), ("pauc", {"max_fpr": MAX_FPR})):
                 row[f"{key}_{domain}"] = _auc(anomalous[keep], score[keep],
                                               f"{where} ({domain})", **kwargs)
@@ -304,7 +305,8 @@ def _as_dict(ci: Interval) -> dict[str, float]:
 
 
 def official_interval(scores: pd.DataFrame, dataset: str, *, resamples: int = 1000,
-                      level: float = LEVEL, seed: int = 0) -> dict[str, Any]:
+                      level: float = LEVEL, seed: int = 0,
+                      estimates: dict[str, Any] | None = None) -> dict[str, Any]:
     """Percentile bootstrap intervals of ``dataset``'s official score and of each type's.
 
     ``{"dataset", "resamples", "level", "seed", "official": {"estimate", "low", "high"},
@@ -322,7 +324,8 @@ def official_interval(scores: pd.DataFrame, dataset: str, *, resamples: int = 10
     for 2021 and 0.8 s for 2023 on the 2-core development machine, 0.15-0.2 s of it the
     scikit-learn point estimates and 0.2 s the draws.
     """
-    estimates = official_metrics(scores, dataset)
+    if estimates is None:  # a caller that has them passes them: computed once
+        estimates = official_metrics(scores, dataset)
     year = _year(dataset)
     keys = _definition(year)[1]
     clips, domains = _clips(scores)

@@ -120,7 +120,8 @@ def year_figures(scores: pd.DataFrame, dataset: str, resamples: int,
     from benchmark.evaluation.domain_metrics import official_interval, official_metrics
 
     metrics = official_metrics(scores, dataset)
-    metrics["interval"] = official_interval(scores, dataset, resamples=resamples, seed=seed)
+    metrics["interval"] = official_interval(scores, dataset, resamples=resamples, seed=seed,
+                                            estimates=metrics)
     return metrics
 
 
